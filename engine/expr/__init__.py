@@ -1,0 +1,190 @@
+"""The expression language: CEL, compiled and type-checked once, evaluated many times.
+
+Every condition, guard and computed value in a definition is one of these.
+``compile`` parses the text with cel-python, checks names and types against
+the fields in scope and returns an :class:`Expression` (or the first
+:class:`Issue`). There is no Python ``eval`` anywhere: CEL has no loops,
+no I/O and no side effects, and its only iteration (``all``, ``map``…)
+runs over the bounded lists of a case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import celpy
+from celpy import celtypes as ct
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
+from lark import Tree
+from lark.exceptions import LarkError
+
+from .checker import Checker, Issue
+from .types import BOOL, T
+
+__all__ = ["Expression", "ExprError", "Issue", "compile", "FUNCTIONS", "MAX_LENGTH"]
+
+#: Longest expression accepted; longer logic belongs in computed fields.
+MAX_LENGTH = 1000
+#: Deepest parse tree accepted (about 30 levels of parentheses).
+MAX_DEPTH = 400
+
+
+class ExprError(Exception):
+    """An expression could not be evaluated on the given values."""
+
+
+def _filled(value: Any) -> ct.BoolType:
+    if value is None:
+        return ct.BoolType(False)
+    if isinstance(value, str | list | dict | bytes):
+        return ct.BoolType(len(value) > 0)
+    return ct.BoolType(True)
+
+
+#: Functions available to every expression, with their result type. All pure.
+FUNCTIONS: dict[str, tuple[T, Callable[..., Any]]] = {
+    "filled": (BOOL, _filled),
+}
+
+_ENV = celpy.Environment()
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A compiled, checked expression. Immutable; safe to share across threads."""
+
+    source: str
+    type: T
+    #: The names the expression reads (fields it depends on).
+    names: frozenset[str]
+    _program: Any = field(repr=False, compare=False)
+
+    def evaluate(self, names: Mapping[str, Any]) -> Any:
+        """The value on ``names`` (plain Python values); raises :class:`ExprError`."""
+        activation = {k: to_cel(v) for k, v in names.items()}
+        try:
+            result = self._program.evaluate(activation)
+        except Exception as exc:  # cel-python raises its own and Python errors alike
+            raise ExprError(_describe(exc)) from None
+        if isinstance(result, CELEvalError):
+            raise ExprError(_describe(result))
+        return from_cel(result)
+
+    def test(self, names: Mapping[str, Any]) -> bool:
+        """A condition's truth. An error (e.g. comparing an empty field) counts as false,
+        as SQL treats NULL: an empty severity is neither high nor low."""
+        try:
+            return self.evaluate(names) is True
+        except ExprError:
+            return False
+
+
+def compile(source: str, names: Mapping[str, T], *, want: str | None = "bool",
+            functions: Mapping[str, tuple[T, Callable[..., Any]]] | None = None
+            ) -> Expression | Issue:
+    """Parse and check ``source`` against ``names``. ``want="bool"`` for conditions."""
+    funcs = dict(FUNCTIONS, **(functions or {}))
+    if len(source) > MAX_LENGTH:
+        return Issue("CL033", f"expression is {len(source)} characters long "
+                     f"(at most {MAX_LENGTH})", 1, 1)
+    try:
+        tree = _ENV.compile(source)
+    except CELParseError as exc:
+        line, col = getattr(exc, "line", None) or 1, getattr(exc, "column", None) or 1
+        return Issue("CL030", f"cannot parse expression {_near(source, line, col)}", line, col)
+    except (LarkError, RecursionError, ValueError) as exc:
+        return Issue("CL033" if isinstance(exc, RecursionError) else "CL030",
+                     f"cannot parse expression: {type(exc).__name__}", 1, 1)
+    if _depth(tree) > MAX_DEPTH:
+        return Issue("CL033", "expression is nested too deeply", 1, 1)
+    typ = Checker(names, {k: v[0] for k, v in funcs.items()}).check(tree)
+    if isinstance(typ, Issue):
+        return typ
+    if want is not None and typ.kind not in (want, "dyn"):
+        return Issue("CL034", f"must give {want} (true or false), but gives {typ}", 1, 1)
+    program = _ENV.program(tree, functions={k: v[1] for k, v in funcs.items()})
+    return Expression(source, typ, _idents(tree), program)
+
+
+def _near(source: str, line: int, col: int) -> str:
+    # cel-python's message only repeats the source with a caret; say where instead.
+    lines = source.splitlines() or [""]
+    rest = lines[min(line, len(lines)) - 1][col - 1:].strip()
+    if not rest or line > len(lines):
+        return "(it ends too early: an operand or a closing bracket is missing)"
+    hint = " (compare with '==', not '=')" if rest.startswith("=") and not rest.startswith("==") \
+        else ""
+    return f"near '{rest[:24]}'{hint}"
+
+
+def _depth(tree: Tree[Any]) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in node.children if isinstance(c, Tree))
+    return deepest
+
+
+def _idents(tree: Tree[Any]) -> frozenset[str]:
+    return frozenset(
+        str(node.children[0]) for node in tree.iter_subtrees() if node.data == "ident"
+    )
+
+
+def _describe(exc: Any) -> str:
+    args = getattr(exc, "args", ())
+    return str(args[0]) if args else type(exc).__name__
+
+
+def to_cel(value: Any) -> Any:
+    """Plain Python (as stored in a case) to CEL values."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return ct.BoolType(value)
+    if isinstance(value, int):
+        return ct.IntType(value)
+    if isinstance(value, float | Decimal):
+        return ct.DoubleType(float(value))
+    if isinstance(value, str):
+        return ct.StringType(value)
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return ct.TimestampType(aware)
+    if isinstance(value, dt.date):
+        return ct.TimestampType(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC))
+    if isinstance(value, dt.timedelta):
+        return ct.DurationType(value)
+    if isinstance(value, list | tuple):
+        return ct.ListType([to_cel(v) for v in value])
+    if isinstance(value, Mapping):
+        return ct.MapType({ct.StringType(str(k)): to_cel(v) for k, v in value.items()})
+    raise ExprError(f"cannot use a {type(value).__name__} in an expression")
+
+
+def from_cel(value: Any) -> Any:
+    """CEL values back to plain Python."""
+    if value is None or isinstance(value, ct.BoolType | bool):
+        return None if value is None else bool(value)
+    if isinstance(value, ct.TimestampType):
+        return dt.datetime.fromtimestamp(value.timestamp(), dt.UTC)
+    if isinstance(value, ct.DurationType):
+        return dt.timedelta(seconds=value.total_seconds())
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, ct.MapType | dict):
+        return {str(k): from_cel(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [from_cel(v) for v in value]
+    return value
+

@@ -1,0 +1,111 @@
+"""Definitions: YAML files -> checked, immutable forms, workflows and calendars.
+
+``check(paths)`` reports every problem in every file at once; ``load(paths)``
+returns the :class:`Definitions` or raises :class:`DefinitionError` with all
+of them. Nothing here touches Flask: the CLI, the app and the designer call in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from .calendars import build_calendars
+from .forms import build_forms
+from .model import Calendar, Definitions, Field, Form, State, Text, Transition, Workflow
+from .problems import CODES, DefinitionError, Problem, Severity
+from .source import Source, read
+from .validate import kind_of, validate
+from .workflows import build_workflows
+
+__all__ = [
+    "CODES", "Calendar", "DefinitionError", "Definitions", "Field", "Form", "Problem",
+    "Severity", "State", "Text", "Transition", "Workflow", "check", "check_texts",
+    "discover", "load",
+]
+
+#: Where definitions live when no path is given.
+DEFAULT_PATHS = ("forms", "workflows")
+#: Sub-folders that hold something else (simulation scenarios).
+SKIP_DIRS = frozenset({"scenarios"})
+SUFFIXES = (".yaml", ".yml")
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """The definition files under ``paths`` (files or folders), sorted."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(
+                p for p in sorted(path.rglob("*"))
+                if p.suffix in SUFFIXES and p.is_file()
+                and not SKIP_DIRS.intersection(p.relative_to(path).parts[:-1])
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem("CL001", "no such file or folder", str(path)))
+    return files, problems
+
+
+def check(paths: Iterable[str | Path] = DEFAULT_PATHS) -> tuple[Definitions, list[Problem]]:
+    """Load everything under ``paths``; return what could be built and every problem."""
+    files, problems = discover(paths)
+    sources = [read(f, _display(f)) for f in files]
+    definitions, more = _build(sources)
+    return definitions, problems + more
+
+
+def check_texts(texts: Mapping[str, str]) -> tuple[Definitions, list[Problem]]:
+    """Like :func:`check` for in-memory files (display name -> YAML text)."""
+    return _build([read(name, name, text) for name, text in texts.items()])
+
+
+def load(paths: Iterable[str | Path] = DEFAULT_PATHS) -> Definitions:
+    """The definitions under ``paths``; raises :class:`DefinitionError` on any error."""
+    definitions, problems = check(paths)
+    if any(p.is_error for p in problems):
+        raise DefinitionError(problems)
+    return definitions
+
+
+def _build(sources: list[Source]) -> tuple[Definitions, list[Problem]]:
+    problems: list[Problem] = []
+    sound: dict[str, dict[str, Source]] = {"form": {}, "workflow": {}, "calendar": {}}
+    declared: set[tuple[str, str]] = set()
+    for src in sources:
+        kind = kind_of(src) if src.data is not None else None
+        problems.extend(src.problems)
+        if kind is None:
+            continue
+        name = src.data.get(kind)
+        shape = validate(src, kind)
+        problems.extend(shape)
+        if isinstance(name, str):
+            if (kind, name) in declared:
+                problems.append(src.problem("CL020", f"{kind} '{name}' is defined twice "
+                                            f"(also in {_where(sound[kind], name)})", (kind,)))
+                continue
+            declared.add((kind, name))
+        if not any(p.is_error for p in shape) and isinstance(name, str):
+            sound[kind][name] = src
+    forms = build_forms(sound["form"], problems)
+    calendars = build_calendars(sound["calendar"], problems)
+    calendar_names = {name for kind, name in declared if kind == "calendar"}
+    workflows = build_workflows(sound["workflow"], forms, declared, calendar_names, problems)
+    problems.sort(key=lambda p: (p.path, p.line, p.col, p.code))
+    return Definitions(forms, workflows, calendars), problems
+
+
+def _where(sources: dict[str, Source], name: str) -> str:
+    src = sources.get(name)
+    return src.path if src is not None else "another file"
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

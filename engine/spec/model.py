@@ -1,0 +1,259 @@
+"""The immutable definition objects the rest of Caseloop works with.
+
+Built once per content version by ``spec.forms``, ``spec.workflows`` and
+``spec.calendars``; shared read-only across requests and threads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ..expr import Expression
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, Any]:
+    return EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A bilingual text. ``get`` falls back to the other language."""
+
+    en: str = ""
+    zh: str = ""
+
+    def get(self, lang: str = "en") -> str:
+        first = self.zh if lang.startswith("zh") else self.en
+        return first or self.en or self.zh
+
+    def __str__(self) -> str:
+        return self.get("en")
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    value: str
+    label: Text
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    type: str
+    label: Text
+    help: Text | None = None
+    placeholder: Text | None = None
+    required: bool = False
+    required_if: Expression | None = None
+    visible_if: Expression | None = None
+    readonly_if: Expression | None = None
+    value: Expression | None = None
+    default: Any = None
+    min: float | str | None = None
+    max: float | str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    messages: Mapping[str, Text] = field(default_factory=_empty)
+    choices: tuple[Choice, ...] = ()
+    min_selected: int | None = None
+    max_selected: int | None = None
+    region: str | None = None
+    places: int | None = None
+    metric: str | None = None
+    report: str | None = None
+    accept: tuple[str, ...] = ()
+    max_size: int | None = None
+    max_files: int | None = None
+    of: str = "user"
+    roles: tuple[str, ...] = ()
+    to: str | None = None
+    workflow: str | None = None
+    fields: tuple[Field, ...] = ()
+    min_rows: int | None = None
+    max_rows: int | None = None
+    row_label: Text | None = None
+    #: The form that declared the field (differs from the form using it after include).
+    origin: str = ""
+
+    @property
+    def computed(self) -> bool:
+        return self.value is not None
+
+    def choice_values(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.choices)
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    name: str
+    title: Text
+    description: Text | None
+    fields: tuple[Field, ...]
+    path: str
+    version: str
+
+    def field(self, name: str) -> Field | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    team: str | None = None
+    role: str | None = None
+    user: Expression | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One on-enter action. ``kind`` says which of the other attributes apply:
+    start (workflow, after, map, assign), timer (after, trigger), notify (to,
+    message, channel), crm (push, message), fire (case, trigger), set (map),
+    assign (assign)."""
+
+    kind: str
+    when: Expression | None = None
+    workflow: str | None = None
+    after: dt.timedelta | None = None
+    map: Mapping[str, Expression] = field(default_factory=_empty)
+    assign: Assign | None = None
+    trigger: str | None = None
+    to: tuple[str, ...] = ()
+    message: Text | None = None
+    channel: str = "inbox"
+    push: str | None = None
+    case: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Permissions:
+    default: str = "editable"
+    overrides: Mapping[str, str] = field(default_factory=_empty)
+
+    def of(self, field_name: str) -> str:
+        """``editable``, ``readonly`` or ``hidden``."""
+        return self.overrides.get(field_name, self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    name: str
+    label: Text
+    category: str = "open"
+    final: bool = False
+    description: Text | None = None
+    fields: Permissions = Permissions()
+    on_enter: tuple[Action, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    expression: Expression
+    message: Text
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    label: Text
+    allow: frozenset[str] = frozenset()
+    guard: Guard | None = None
+    requires: tuple[str, ...] = ()
+    description: Text | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    after: dt.timedelta
+    notify: tuple[str, ...] = ()
+    assign: Assign | None = None
+    raise_priority: bool = False
+    fire: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    label: Text
+    until: tuple[str, ...]
+    #: Duration per priority value; key ``"*"`` when one duration serves all.
+    within: Mapping[str, dt.timedelta]
+    warn_before: dt.timedelta | None = None
+    escalate: tuple[Escalation, ...] = ()
+
+    def for_priority(self, priority: str | None) -> dt.timedelta | None:
+        return self.within.get(priority or "", self.within.get("*"))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    targets: tuple[Target, ...]
+    when: Expression | None = None
+    calendar: str = "24x7"
+
+
+@dataclass(frozen=True, slots=True)
+class SLA:
+    policies: tuple[Policy, ...]
+    pause: tuple[str, ...] = ("paused",)
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    name: str
+    title: Text
+    description: Text | None
+    form: Form
+    roles: frozenset[str]
+    start_roles: frozenset[str]
+    initial: str
+    states: Mapping[str, State]
+    transitions: tuple[Transition, ...]
+    path: str
+    version: str
+    reference_prefix: str = "CASE"
+    public: bool = False
+    priority_field: str | None = None
+    customer_field: str | None = None
+    sla: SLA | None = None
+
+    def transitions_from(self, state: str) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if state in t.sources)
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    name: str
+    title: Text
+    timezone: str
+    #: Weekday (0 = Monday) -> working periods as (start, end) times.
+    hours: Mapping[int, tuple[tuple[dt.time, dt.time], ...]]
+    holidays: frozenset[dt.date]
+    workdays: frozenset[dt.date]
+    path: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Everything loaded from a set of files, by name."""
+
+    forms: Mapping[str, Form] = field(default_factory=dict)
+    workflows: Mapping[str, Workflow] = field(default_factory=dict)
+    calendars: Mapping[str, Calendar] = field(default_factory=dict)

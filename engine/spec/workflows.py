@@ -1,0 +1,332 @@
+"""Build :class:`Workflow` objects: references, permissions, actions and the graph."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ..expr.types import WORKFLOW_NAMES, T, assignable
+from .build import Builder, content_hash, duration
+from .forms import field_type, names_of
+from .model import Action, Assign, Form, Guard, Permissions, State, Transition, Workflow
+from .problems import Problem, suggest
+from .sla import build_sla
+from .source import PathT, Source
+
+ACTIONS = ("start", "timer", "notify", "crm", "fire", "set", "assign")
+SYSTEM = "system"
+
+
+def build_workflows(sources: Mapping[str, Source], forms: Mapping[str, Form],
+                    declared: set[tuple[str, str]], calendars: set[str],
+                    problems: list[Problem]) -> dict[str, Workflow]:
+    """``declared`` holds the names of all forms and workflows found, sound or
+    not: a broken one is reported in its own file, not again as unknown here."""
+    raw = {name: src.data for name, src in sources.items()}
+    out = {}
+    for name, src in sources.items():
+        wf = _WorkflowBuilder(Builder(src, problems), raw, forms, declared, calendars).build()
+        if wf is not None:
+            out[name] = wf
+    return out
+
+
+class _WorkflowBuilder:
+    def __init__(self, b: Builder, raw: Mapping[str, Any], forms: Mapping[str, Form],
+                 declared: set[tuple[str, str]], calendars: set[str]) -> None:
+        self.b, self.raw, self.forms, self.calendars = b, raw, forms, calendars
+        self.declared = declared
+        self.d: dict[str, Any] = b.src.data
+        self.name: str = self.d["workflow"]
+        self.roles = frozenset(self.d["roles"]) | {SYSTEM}
+        self.state_names = list(self.d["states"])
+
+    def build(self) -> Workflow | None:
+        b, d = self.b, self.d
+        b.name_matches_file(self.name, ("workflow",))
+        form = self.forms.get(d["form"])
+        if form is None:
+            if ("form", d["form"]) not in self.declared:
+                b.report("CL021", f"unknown form '{d['form']}'{suggest(d['form'], self.forms)}",
+                         ("form",))
+            return None
+        self.form = form
+        self.names: dict[str, T] = {**names_of(form.fields), **WORKFLOW_NAMES}
+        for key in ("priority_field", "customer_field"):
+            if key in d:
+                self.field_ref(d[key], (key,))
+        if d.get("priority_field") and (f := form.field(d["priority_field"])) and \
+                f.type != "choice":
+            b.report("CL015", f"the priority field must be a choice field, not {f.type}",
+                     ("priority_field",))
+        self.role_refs(d.get("start", ()), ("start",))
+        initial = d.get("initial", self.state_names[0])
+        if initial not in d["states"]:
+            self.state_ref(initial, ("initial",))
+        transitions = tuple(self.transition(t, ("transitions", i))
+                            for i, t in enumerate(d["transitions"]))
+        states = {n: self.state(n, s, transitions) for n, s in d["states"].items()}
+        self.graph(initial, states, transitions)
+        sla = build_sla(b, d["sla"], self) if "sla" in d else None
+        if b.failed:
+            return None
+        return Workflow(
+            name=self.name, title=b.text(d.get("title", self.name), ("title",)),
+            description=b.maybe_text(d, "description", ()), form=form,
+            roles=self.roles, start_roles=frozenset(d.get("start", ())), initial=initial,
+            states=MappingProxyType(states), transitions=transitions, path=b.src.path,
+            version=content_hash(b.src.text, form.version),
+            reference_prefix=d.get("reference_prefix", self.name[:3].upper()),
+            public=bool(d.get("public", False)), priority_field=d.get("priority_field"),
+            customer_field=d.get("customer_field"), sla=sla,
+        )
+
+    # -- references -----------------------------------------------------------
+    def field_ref(self, name: str, path: PathT) -> bool:
+        if name in self.form.names:
+            return True
+        self.b.report("CL022", f"unknown field '{name}'{suggest(name, self.form.names)}", path)
+        return False
+
+    def state_ref(self, name: str, path: PathT) -> bool:
+        if name in self.d["states"]:
+            return True
+        self.b.report("CL023", f"unknown state '{name}'{suggest(name, self.state_names)}", path)
+        return False
+
+    def role_refs(self, roles: Any, path: PathT) -> None:
+        for i, role in enumerate(roles):
+            if role not in self.roles:
+                self.b.report("CL024", f"unknown role '{role}'{suggest(role, self.roles)}",
+                              (*path, i))
+
+    def trigger_ref(self, workflow: str, trigger: str, path: PathT) -> None:
+        """``trigger`` must exist in ``workflow`` and be allowed to role system."""
+        wf = self.raw.get(workflow)
+        if wf is None:
+            return
+        triggers = [t for t in wf["transitions"] if t["trigger"] == trigger]
+        where = "" if workflow == self.name else f" of workflow '{workflow}'"
+        if not triggers:
+            known = {t["trigger"] for t in wf["transitions"]}
+            self.b.report("CL026", f"unknown trigger '{trigger}'{where}{suggest(trigger, known)}",
+                          path)
+        elif not any(SYSTEM in t.get("allow", ()) for t in triggers):
+            self.b.report("CL047", f"'{trigger}'{where} does not allow role 'system'", path)
+
+    # -- transitions ------------------------------------------------------------
+    def transition(self, t: dict[str, Any], path: PathT) -> Transition:
+        b = self.b
+        src = t["from"]
+        if src == "*":
+            sources = tuple(n for n, s in self.d["states"].items() if not s.get("final"))
+        else:
+            listed = [src] if isinstance(src, str) else src
+            key = (*path, "from")
+            sources = tuple(s for i, s in enumerate(listed)
+                            if self.state_ref(s, key if isinstance(src, str) else (*key, i)))
+        self.state_ref(t["to"], (*path, "to"))
+        self.role_refs(t.get("allow", ()), (*path, "allow"))
+        if not t.get("allow"):
+            b.report("CL046", f"no roles in 'allow': nobody may fire '{t['trigger']}'",
+                     (*path, "trigger"))
+        for i, name in enumerate(t.get("requires", ())):
+            if self.field_ref(name, (*path, "requires", i)):
+                f = self.form.field(name)
+                if f is not None and f.computed:
+                    b.report("CL015", f"'{name}' is computed; a transition cannot require it",
+                             (*path, "requires", i))
+        guard = None
+        if "guard" in t:
+            expr = b.expression(t["guard"]["if"], self.names, (*path, "guard", "if"))
+            message = b.text(t["guard"]["message"], (*path, "guard", "message"))
+            guard = Guard(expr, message) if expr is not None else None
+        return Transition(t["trigger"], sources, t["to"],
+                          b.text(t.get("label", t["trigger"]), (*path, "label")),
+                          frozenset(t.get("allow", ())), guard, tuple(t.get("requires", ())),
+                          b.maybe_text(t, "description", path))
+
+    # -- states -------------------------------------------------------------------
+    def state(self, name: str, s: dict[str, Any], transitions: tuple[Transition, ...]
+              ) -> State:
+        b, path = self.b, ("states", name)
+        final = bool(s.get("final", False))
+        category = s.get("category", "done" if final else "open")
+        if final and category != "done":
+            b.report("CL015", f"final state '{name}' must be in category 'done'",
+                     (*path, "category"))
+        perms = self.permissions(s.get("fields", {}), (*path, "fields"))
+        for i, t in enumerate(transitions):
+            if name in t.sources:
+                for j, req in enumerate(t.requires):
+                    if perms.of(req) == "hidden":
+                        b.report("CL042", f"'{t.trigger}' requires '{req}', which is hidden in "
+                                 f"state '{name}'", ("transitions", i, "requires", j))
+        built = (self.action(a, name, (*path, "on_enter", i))
+                 for i, a in enumerate(s.get("on_enter", ())))
+        actions = tuple(a for a in built if a is not None)
+        return State(name, b.text(s.get("label", name), (*path, "label")), category, final,
+                     b.maybe_text(s, "description", path), perms, actions)
+
+    def permissions(self, d: dict[str, Any], path: PathT) -> Permissions:
+        overrides: dict[str, str] = {}
+        for level in ("editable", "readonly", "hidden"):
+            for i, name in enumerate(d.get(level, ())):
+                if not self.field_ref(name, (*path, level, i)):
+                    continue
+                if name in overrides:
+                    self.b.report("CL015", f"'{name}' is both {overrides[name]} and {level}",
+                                  (*path, level, i))
+                overrides[name] = level
+        return Permissions(d.get("default", "editable"), MappingProxyType(overrides))
+
+    # -- actions --------------------------------------------------------------------
+    def action(self, a: dict[str, Any], state: str, path: PathT) -> Action | None:
+        b = self.b
+        kinds = [k for k in ACTIONS if k in a]
+        if len(kinds) != 1:
+            what = "no action" if not kinds else f"{len(kinds)} actions ({', '.join(kinds)})"
+            b.report("CL015", f"each list item holds one action ({', '.join(ACTIONS)}), "
+                     f"this one has {what}", path)
+            return None
+        kind = kinds[0]
+        body, here = a[kind], (*path, kind)
+        when = b.expression(a["when"], self.names, (*path, "when")) if "when" in a else None
+        if kind == "start":
+            wf = body["workflow"]
+            target = self.target_form(wf, (*here, "workflow"))
+            mapping = self.mapping(body.get("map", {}), target, (*here, "map"))
+            return Action(kind, when, workflow=wf, map=mapping,
+                          after=duration(body["after"]) if "after" in body else None,
+                          assign=self.assign(body.get("assign"), (*here, "assign")))
+        if kind == "timer":
+            self.own_trigger(body["fire"], state, (*here, "fire"))
+            return Action(kind, when, after=duration(body["after"]), trigger=body["fire"])
+        if kind == "notify":
+            self.recipients(body["to"], (*here, "to"))
+            return Action(kind, when, to=tuple(body["to"]), channel=body.get("channel", "inbox"),
+                          message=b.text(body["message"], (*here, "message")))
+        if kind == "crm":
+            return Action(kind, when, push=body["push"],
+                          message=b.maybe_text(body, "note", here))
+        if kind == "fire":
+            self.linked_trigger(body["case"], body["trigger"], (*here, "trigger"))
+            return Action(kind, when, case=body["case"], trigger=body["trigger"])
+        if kind == "set":
+            return Action(kind, when, map=self.mapping(body, self.form, here))
+        return Action(kind, when, assign=self.assign(body, here))
+
+    def target_form(self, workflow: str, path: PathT) -> Form | None:
+        if workflow not in self.raw:
+            if ("workflow", workflow) in self.declared:
+                return None
+            self.b.report("CL025", f"unknown workflow '{workflow}'{suggest(workflow, self.raw)}",
+                          path)
+            return None
+        return self.forms.get(self.raw[workflow]["form"])
+
+    def mapping(self, body: dict[str, str], target: Form | None, path: PathT
+                ) -> Mapping[str, Any]:
+        out = {}
+        for key, source in body.items():
+            expr = self.b.expression(source, self.names, (*path, key), want=None)
+            if target is None:
+                continue
+            f = target.field(key)
+            if f is None:
+                self.b.report("CL022", f"form '{target.name}' has no field '{key}'"
+                              f"{suggest(key, target.names)}", (*path, key), key=True)
+            elif expr is not None and not assignable(expr.type, field_type(f)):
+                self.b.report("CL048", f"'{key}' holds {field_type(f)} but the expression "
+                              f"gives {expr.type}", (*path, key))
+            elif f.computed:
+                self.b.report("CL015", f"'{key}' is computed; it cannot be set", (*path, key),
+                              key=True)
+            if expr is not None:
+                out[key] = expr
+        return MappingProxyType(out)
+
+    def assign(self, body: dict[str, Any] | None, path: PathT) -> Assign | None:
+        if body is None:
+            return None
+        if "role" in body and body["role"] not in self.roles:
+            self.b.report("CL024", f"unknown role '{body['role']}'"
+                          f"{suggest(body['role'], self.roles)}", (*path, "role"))
+        user = None
+        if "user" in body:
+            user = self.b.expression(body["user"], self.names, (*path, "user"), want="string")
+        if not body:
+            self.b.report("CL012", "assign needs 'team', 'role' or 'user'", path)
+        return Assign(body.get("team"), body.get("role"), user)
+
+    def recipients(self, to: list[str], path: PathT) -> None:
+        for i, who in enumerate(to):
+            if who.startswith("role:") and who[5:] not in self.roles:
+                self.b.report("CL024", f"unknown role '{who[5:]}'{suggest(who[5:], self.roles)}",
+                              (*path, i))
+
+    def own_trigger(self, trigger: str, state: str, path: PathT) -> None:
+        """A timer set on entering ``state`` fires ``trigger`` from that state."""
+        mine = [t for t in self.d["transitions"] if t["trigger"] == trigger]
+        if mine and not any(t["from"] == "*" or state in ([t["from"]] if isinstance(
+                t["from"], str) else t["from"]) for t in mine):
+            self.b.report("CL026", f"'{trigger}' has no transition from '{state}', where the "
+                          "timer is set", path)
+            return
+        self.trigger_ref(self.name, trigger, path)
+
+    def linked_trigger(self, case: str, trigger: str, path: PathT) -> None:
+        if case == "parent":
+            linked = sorted(n for n, d in self.raw.items() if self.name in _started_by(d))
+            what = f"no workflow starts '{self.name}' as a linked case, so it has no parent"
+        else:
+            linked = sorted(w for w in _started_by(self.d) if w in self.raw)
+            what = f"'{self.name}' starts no linked cases"
+        if not linked:
+            self.b.report("CL025", what, path)
+        for workflow in linked:
+            self.trigger_ref(workflow, trigger, path)
+
+    def graph(self, initial: str, states: dict[str, State],
+              transitions: tuple[Transition, ...]) -> None:
+        b = self.b
+        edges: dict[str, set[str]] = {n: set() for n in states}
+        seen_triggers: dict[tuple[str, str], int] = {}
+        for i, t in enumerate(transitions):
+            for s in t.sources:
+                edges.setdefault(s, set()).add(t.dest)
+                if (s, t.trigger) in seen_triggers:
+                    b.report("CL043", f"trigger '{t.trigger}' leaves state '{s}' twice "
+                             f"(transitions {seen_triggers[(s, t.trigger)] + 1} and {i + 1})",
+                             ("transitions", i, "trigger"))
+                seen_triggers.setdefault((s, t.trigger), i)
+                if s in states and states[s].final:
+                    b.report("CL044", f"final state '{s}' has a way out ('{t.trigger}')",
+                             ("transitions", i, "from"))
+        if not any(s.final for s in states.values()):
+            b.report("CL045", f"workflow '{self.name}' has no final state", ("states",))
+        reached, todo = {initial}, [initial]
+        while todo:
+            for nxt in edges.get(todo.pop(), ()):
+                if nxt not in reached:
+                    reached.add(nxt)
+                    todo.append(nxt)
+        for name, state in states.items():
+            if name not in reached and initial in states:
+                b.report("CL040", f"state '{name}' cannot be reached from '{initial}'",
+                         ("states", name), key=True)
+            if not state.final and not edges.get(name):
+                b.report("CL041", f"state '{name}' is not final and has no way out",
+                         ("states", name), key=True)
+
+
+def _started_by(d: dict[str, Any]) -> set[str]:
+    """Workflows a workflow's data starts as linked cases."""
+    out = set()
+    for state in d.get("states", {}).values():
+        for action in state.get("on_enter", ()):
+            if isinstance(action.get("start"), dict):
+                out.add(action["start"]["workflow"])
+    return out
+
