@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 from . import spec
 from .spec import schema as schema_module
@@ -19,6 +19,7 @@ from .spec import schema as schema_module
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: one object with every problem, for tools.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@with_appcontext
 def check_command(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check form, workflow and calendar definitions.
 

@@ -11,6 +11,7 @@ runs over the bounded lists of a case.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -54,6 +55,13 @@ FUNCTIONS: dict[str, tuple[T, Callable[..., Any]]] = {
 _ENV = celpy.Environment()
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(source: str) -> Tree[Any]:
+    # Parsing is the costly step and the tree is never mutated: share it.
+    tree: Tree[Any] = _ENV.compile(source)
+    return tree
+
+
 @dataclass(frozen=True)
 class Expression:
     """A compiled, checked expression. Immutable; safe to share across threads."""
@@ -93,7 +101,7 @@ def compile(source: str, names: Mapping[str, T], *, want: str | None = "bool",
         return Issue("CL033", f"expression is {len(source)} characters long "
                      f"(at most {MAX_LENGTH})", 1, 1)
     try:
-        tree = _ENV.compile(source)
+        tree = _parse(source)
     except CELParseError as exc:
         line, col = getattr(exc, "line", None) or 1, getattr(exc, "column", None) or 1
         return Issue("CL030", f"cannot parse expression {_near(source, line, col)}", line, col)
@@ -106,7 +114,9 @@ def compile(source: str, names: Mapping[str, T], *, want: str | None = "bool",
     if isinstance(typ, Issue):
         return typ
     if want is not None and typ.kind not in (want, "dyn"):
-        return Issue("CL034", f"must give {want} (true or false), but gives {typ}", 1, 1)
+        if want == "bool":
+            return Issue("CL034", f"must give true or false, but gives {typ}", 1, 1)
+        return Issue("CL032", f"must give a {want}, but gives {typ}", 1, 1)
     program = _ENV.program(tree, functions={k: v[1] for k, v in funcs.items()})
     return Expression(source, typ, _idents(tree), program)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from lark import Token, Tree
 
-from ..spec.problems import suggest
+from ..hints import suggest
 from .types import (
     BOOL,
     BYTES,

@@ -14,8 +14,8 @@ from .calendars import build_calendars
 from .forms import build_forms
 from .model import Calendar, Definitions, Field, Form, State, Text, Transition, Workflow
 from .problems import CODES, DefinitionError, Problem, Severity
+from .shape import kind_of, validate
 from .source import Source, read
-from .validate import kind_of, validate
 from .workflows import build_workflows
 
 __all__ = [

@@ -120,7 +120,7 @@ class Assign:
 @dataclass(frozen=True, slots=True)
 class Action:
     """One on-enter action. ``kind`` says which of the other attributes apply:
-    start (workflow, after, map, assign), timer (after, trigger), notify (to,
+    start (workflow, after, map, assign), timer (after or at, trigger), notify (to,
     message, channel), crm (push, message), fire (case, trigger), set (map),
     assign (assign)."""
 
@@ -128,6 +128,7 @@ class Action:
     when: Expression | None = None
     workflow: str | None = None
     after: dt.timedelta | None = None
+    at: Expression | None = None
     map: Mapping[str, Expression] = field(default_factory=_empty)
     assign: Assign | None = None
     trigger: str | None = None

@@ -7,10 +7,11 @@ below is the single source: the README's code list is checked against it.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from ..hints import suggest as suggest
 
 
 class Severity(StrEnum):
@@ -165,15 +166,3 @@ class DefinitionError(Exception):
 
 def sort_key(p: Problem) -> tuple[str, int, int, str]:
     return (p.path, p.line, p.col, p.code)
-
-
-def suggest(name: str, known: Iterable[str]) -> str:
-    """``" (did you mean 'closed'?)"`` or the list of known names."""
-    options = sorted(set(known))
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean '{close[0]}'?)"
-    if not options:
-        return ""
-    shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")
-    return f" (known: {shown})"

@@ -180,8 +180,9 @@ def _action(extra: dict[str, Any] | None = None) -> dict[str, Any]:
                       additionalProperties=EXPR),
             "assign": ASSIGN,
         }, ("workflow",)),
-        "timer": _obj("Fire a transition later, unless the case has left the state.",
-                      {"after": DUR, "fire": NAME_S}, ("after", "fire")),
+        "timer": _obj("Fire a transition later, unless the case has left the state: "
+                      "'after' a duration, or 'at' a time (an expression, e.g. a field).",
+                      {"after": DUR, "at": EXPR, "fire": NAME_S}, ("fire",)),
         "notify": _obj("Send a message.", {
             "to": RECIPIENTS,
             "message": TEXT,

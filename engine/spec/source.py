@@ -9,7 +9,9 @@ and the builders work on; ``Source.at(path)`` gives the position back.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,8 @@ class Source:
     values: dict[PathT, Pos] = field(default_factory=dict)
     keys: dict[PathT, Pos] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: sha256 of the text: the cache key for everything derived from it alone.
+    digest: str = ""
 
     def at(self, path: PathT, *, key: bool = False) -> Pos:
         """1-based (line, col) of the value at ``path`` (or of its key),
@@ -151,7 +155,31 @@ def read(path: Path | str, display: str | None = None, text: str | None = None) 
     return src
 
 
+#: Parsed files by content hash: a definition is parsed once per content change,
+#: however often the folder is checked or reloaded. Entries are never mutated.
+_CACHE: OrderedDict[tuple[str, str], Source] = OrderedDict()
+_CACHE_SIZE = 1024
+
+
 def parse(src: Source) -> None:
+    """Parse ``src.text`` into ``src`` (from the cache when the text was seen)."""
+    src.digest = hashlib.sha256(src.text.encode("utf-8")).hexdigest()
+    key = (src.path, src.digest)
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = Source(src.path, src.text, digest=src.digest)
+        _parse(hit)
+        _CACHE[key] = hit
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    fresh = replace(hit, problems=list(hit.problems))
+    src.data, src.values, src.keys, src.problems = (fresh.data, fresh.values, fresh.keys,
+                                                    fresh.problems)
+
+
+def _parse(src: Source) -> None:
     if not src.text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in src.text.splitlines()
     ):

@@ -41,6 +41,7 @@ class _WorkflowBuilder:
         self.name: str = self.d["workflow"]
         self.roles = frozenset(self.d["roles"]) | {SYSTEM}
         self.state_names = list(self.d["states"])
+        self.unknown_states = False
 
     def build(self) -> Workflow | None:
         b, d = self.b, self.d
@@ -92,6 +93,7 @@ class _WorkflowBuilder:
     def state_ref(self, name: str, path: PathT) -> bool:
         if name in self.d["states"]:
             return True
+        self.unknown_states = True
         self.b.report("CL023", f"unknown state '{name}'{suggest(name, self.state_names)}", path)
         return False
 
@@ -202,7 +204,13 @@ class _WorkflowBuilder:
                           assign=self.assign(body.get("assign"), (*here, "assign")))
         if kind == "timer":
             self.own_trigger(body["fire"], state, (*here, "fire"))
-            return Action(kind, when, after=duration(body["after"]), trigger=body["fire"])
+            if ("after" in body) == ("at" in body):
+                b.report("CL015", "a timer needs either 'after' (a duration) or 'at' (a time), "
+                         "not both or neither", here)
+            at = (b.expression(body["at"], self.names, (*here, "at"), want="timestamp")
+                  if "at" in body else None)
+            return Action(kind, when, trigger=body["fire"], at=at,
+                          after=duration(body["after"]) if "after" in body else None)
         if kind == "notify":
             self.recipients(body["to"], (*here, "to"))
             return Action(kind, when, to=tuple(body["to"]), channel=body.get("channel", "inbox"),
@@ -313,7 +321,8 @@ class _WorkflowBuilder:
                     reached.add(nxt)
                     todo.append(nxt)
         for name, state in states.items():
-            if name not in reached and initial in states:
+            # After an unknown state (a typo) reachability would only echo it.
+            if name not in reached and initial in states and not self.unknown_states:
                 b.report("CL040", f"state '{name}' cannot be reached from '{initial}'",
                          ("states", name), key=True)
             if not state.final and not edges.get(name):

@@ -42,8 +42,24 @@ def kind_of(src: Source) -> str | None:
     return None
 
 
+#: Shape problems by (path, content digest, kind); problems are immutable.
+_CACHE: dict[tuple[str, str, str], list[Problem]] = {}
+
+
 def validate(src: Source, kind: str) -> list[Problem]:
     """All shape problems of ``src`` against the schema of ``kind``."""
+    key = (src.path, src.digest, kind)
+    if src.digest and key in _CACHE:
+        return list(_CACHE[key])
+    problems = _validate(src, kind)
+    if src.digest:
+        if len(_CACHE) > 2048:
+            _CACHE.clear()
+        _CACHE[key] = problems
+    return list(problems)
+
+
+def _validate(src: Source, kind: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, tuple[int, int]]] = set()
     for error in _leaves(_VALIDATORS[kind].iter_errors(src.data)):
