@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -185,6 +186,11 @@ def _parse(src: Source) -> None:
     ):
         src.problems.append(Problem("CL003", "the file has no content", src.path))
         return
+    for n, line in enumerate(src.text.splitlines(), 1):
+        if line.startswith("%YAML") and line.split()[1:2] != ["1.2"]:
+            src.problems.append(Problem(
+                "CL006", "only YAML 1.2 is supported; remove the %YAML directive", src.path, n))
+            return
     try:
         docs = list(_yaml().load_all(src.text))
     except _Refused as exc:
@@ -230,7 +236,7 @@ def _plain(node: Any, path: PathT, src: Source) -> Any:
             key = k if isinstance(k, str) else str(k)
             child = (*path, key)
             src.keys[child] = (kl + 1, kc + 1)
-            vl, vc = node.lc.value(k)
+            vl, vc = node.lc.value(k) if v is not None else (kl, kc)
             src.values[child] = (vl + 1, vc + 1)
             out[key] = _plain(v, child, src)
         if path not in src.values:
@@ -250,6 +256,10 @@ def _plain(node: Any, path: PathT, src: Source) -> Any:
     if isinstance(node, int):
         return int(node)
     if isinstance(node, float):
+        if math.isnan(node) or math.isinf(node):
+            line, col = src.at(path)
+            src.problems.append(Problem("CL014", f"'{node}' is not a number Caseloop can use",
+                                        src.path, line, col))
         return float(node)
     if isinstance(node, dt.datetime | dt.date):
         # YAML 1.2 has no timestamps; keep dates as the ISO text the author wrote.
