@@ -9,22 +9,17 @@ from typing import Any
 
 from flask import Flask
 
-#: Every setting Caseloop reads, with its default. Each may also be set by an
-#: environment variable of the same name.
-DEFAULTS: dict[str, Any] = {
-    # Files or folders holding form, workflow and calendar definitions.
-    "CASELOOP_DEFINITIONS": ["forms", "workflows"],
-    # Region assumed for phone numbers written without +country.
-    "CASELOOP_PHONE_REGION": "CN",
-}
+from .extension import DEFAULTS, Caseloop
+
+__all__ = ["DEFAULTS", "create_app"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create the Caseloop application.
 
-    Configuration comes from :data:`DEFAULTS`, then ``config.py`` in the
-    instance folder, then ``CASELOOP_*`` environment variables, then
-    ``test_config``.
+    Configuration comes from :data:`~caseloop.extension.DEFAULTS`, then
+    ``config.py`` in the instance folder, then ``CASELOOP_*`` environment
+    variables, then ``test_config``.
     """
     app = Flask("caseloop", instance_relative_config=True)
     app.config.from_mapping(DEFAULTS)
@@ -32,11 +27,28 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(_from_environment(os.environ))
     if test_config is not None:
         app.config.from_mapping(test_config)
-
-    from . import cli
-
-    cli.init_app(app)
+    app.config["SECRET_KEY"] = app.config.get("CASELOOP_SECRET_KEY") or _instance_secret(app)
+    Caseloop(app)
     return app
+
+
+def _instance_secret(app: Flask) -> str:
+    """A random key made once and kept (mode 0600) in the instance folder."""
+    path = os.path.join(app.instance_path, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(app.instance_path, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(os.urandom(32).hex())
+        try:
+            os.link(tmp, path)  # atomic: the first process wins, the others read its key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    with open(path, encoding="ascii") as fh:
+        return fh.read().strip()
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:

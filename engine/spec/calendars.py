@@ -48,7 +48,7 @@ def _build(b: Builder) -> Calendar | None:
         return None
     return Calendar(name, b.text(d.get("title", name), ("title",)), d["timezone"],
                     MappingProxyType(hours), holidays, workdays, b.src.path,
-                    content_hash(b.src.text))
+                    content_hash(b.src.text), b.src.text)
 
 
 def _periods(b: Builder, text: str, path: PathT) -> tuple[tuple[dt.time, dt.time], ...]:

@@ -120,7 +120,7 @@ class _FormBuilder:
             return None
         return Form(self.name, b.text(self.data.get("title", self.name), ("title",)),
                     b.maybe_text(self.data, "description", ()), final, b.src.path,
-                    content_hash(b.src.text, *self.versions))
+                    content_hash(b.src.text, *self.versions), b.src.text)
 
     def collect(self) -> list[tuple[int, Field]]:
         out: list[tuple[int, Field]] = []

@@ -98,6 +98,8 @@ class Form:
     fields: tuple[Field, ...]
     path: str
     version: str
+    #: The YAML text it was built from.
+    source: str = field(default="", repr=False, compare=False)
 
     def field(self, name: str) -> Field | None:
         for f in self.fields:
@@ -233,6 +235,7 @@ class Workflow:
     priority_field: str | None = None
     customer_field: str | None = None
     sla: SLA | None = None
+    source: str = field(default="", repr=False, compare=False)
 
     def transitions_from(self, state: str) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if state in t.sources)
@@ -249,6 +252,7 @@ class Calendar:
     workdays: frozenset[dt.date]
     path: str
     version: str
+    source: str = field(default="", repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,11 @@ class _StrictComposer(Composer):
                 event.start_mark.column,
             )
         tag = getattr(event, "tag", None)
-        if tag is not None and not getattr(event, "implicit", (True,))[0] and tag != "!":
+        implicit = getattr(event, "implicit", True)
+        # Scalars carry a pair (plain, quoted); collections a single flag.
+        if isinstance(implicit, tuple):
+            implicit = implicit[0] or implicit[1]
+        if tag is not None and (not implicit or tag == "!"):
             raise _Refused(f"tag '{tag}' is not supported", event.start_mark.line,
                            event.start_mark.column)
         return super().compose_node(parent, index)

@@ -80,7 +80,7 @@ class _WorkflowBuilder:
             version=content_hash(b.src.text, form.version),
             reference_prefix=d.get("reference_prefix", self.name[:3].upper()),
             public=bool(d.get("public", False)), priority_field=d.get("priority_field"),
-            customer_field=d.get("customer_field"), sla=sla,
+            customer_field=d.get("customer_field"), sla=sla, source=b.src.text,
         )
 
     # -- references -----------------------------------------------------------

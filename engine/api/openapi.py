@@ -1,0 +1,110 @@
+"""The OpenAPI 3 document at ``/api/openapi.json``, built with apispec from the schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Response, jsonify, request
+
+from .. import __version__
+from . import blueprint
+from .schemas import (
+    ActionList,
+    CaseCreate,
+    CaseOut,
+    CasePage,
+    CaseQuery,
+    ErrorOut,
+    EventPage,
+    PageQuery,
+    TransitionBody,
+    WorkflowOut,
+)
+
+_ERRORS = {
+    "400": "malformed JSON, cursor or If-Match", "401": "missing, unknown or revoked token",
+    "403": "your roles may not do this", "404": "no such case, workflow or trigger",
+    "409": "stale version (code 'stale') or wrong state (code 'wrong_state')",
+    "413": "body too large",
+    "422": "invalid fields (code 'invalid', per-field messages in 'fields') or a guard that "
+           "does not hold (code 'guard_failed', with its message)",
+}
+
+
+def _responses(ok: str, schema: str | None, *codes: str) -> dict[str, Any]:
+    out: dict[str, Any] = {ok: {"description": "success"}}
+    if schema:
+        out[ok]["content"] = {"application/json": {"schema": schema}}
+    for code in ("401", *codes):
+        out[code] = {"description": _ERRORS[code],
+                     "content": {"application/json": {"schema": "Error"}}}
+    return out
+
+
+def _path_id() -> dict[str, Any]:
+    return {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def build(prefix: str) -> dict[str, Any]:
+    spec = APISpec(title="Caseloop API", version=__version__, openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()],
+                   info={"description": "Cases moving through declared workflows."})
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name, schema in (("Error", ErrorOut), ("Case", CaseOut), ("CasePage", CasePage),
+                         ("CaseCreate", CaseCreate), ("TransitionBody", TransitionBody),
+                         ("ActionList", ActionList), ("EventPage", EventPage),
+                         ("Workflow", WorkflowOut)):
+        spec.components.schema(name, schema=schema)
+    case_id = _path_id()
+    paths: dict[str, dict[str, Any]] = {
+        "/workflows": {"get": {"summary": "Workflows (current versions)",
+                               "responses": _responses("200", None)}},
+        "/workflows/{name}": {"get": {
+            "summary": "A workflow: states, transitions, form",
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": _responses("200", "Workflow", "404")}},
+        "/cases": {
+            "post": {"summary": "Open a case",
+                     "parameters": [{"name": "Idempotency-Key", "in": "header",
+                                     "schema": {"type": "string"},
+                                     "description": "same key + same body: same answer"}],
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": "CaseCreate"}}},
+                     "responses": _responses("201", "Case", "400", "403", "404", "413", "422")},
+            "get": {"summary": "Cases you may see, newest activity first (keyset pages)",
+                    "parameters": [{"in": "query", "schema": CaseQuery}],
+                    "responses": _responses("200", "CasePage", "400", "422")}},
+        "/cases/{case_id}": {"get": {"summary": "A case (ETag: its version)",
+                                     "parameters": [case_id],
+                                     "responses": _responses("200", "Case", "404")}},
+        "/cases/{case_id}/actions": {"get": {
+            "summary": "What you may do now, and why not",
+            "parameters": [case_id], "responses": _responses("200", "ActionList", "404")}},
+        "/cases/{case_id}/transitions/{trigger}": {"post": {
+            "summary": "Fire a transition",
+            "parameters": [case_id,
+                           {"name": "trigger", "in": "path", "required": True,
+                            "schema": {"type": "string"}},
+                           {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+                            "description": "the ETag you read; a stale one gets 409"}],
+            "requestBody": {"content": {"application/json": {"schema": "TransitionBody"}}},
+            "responses": _responses("200", "Case", "400", "403", "404", "409", "413", "422")}},
+        "/cases/{case_id}/events": {"get": {
+            "summary": "The case's history", "parameters": [case_id,
+                                                            {"in": "query", "schema": PageQuery}],
+            "responses": _responses("200", "EventPage", "404")}},
+    }
+    for path, operations in paths.items():
+        spec.path(path=f"{prefix}{path}", operations=operations)
+    document = spec.to_dict()
+    document["security"] = [{"bearer": []}]
+    return document
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    prefix = request.script_root + request.path.rsplit("/openapi.json", 1)[0]
+    return jsonify(build(prefix))

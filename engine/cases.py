@@ -1,0 +1,199 @@
+"""The unit of work on cases: create, fire a transition, say what may be done and why not.
+
+Free of Flask: it takes a SQLAlchemy session, the registry and an
+:class:`Actor`. Each operation only *flushes*; the caller commits, so the
+case row, its events and its jobs land in one transaction or not at all. A
+concurrent writer is caught by the optimistic ``version`` column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import machine as machines
+from . import values
+from .actions import run_on_enter
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .models import Case, DbSession, Event, utcnow
+from .registry import Registry
+from .spec.model import Transition, Workflow
+
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user (or the system) with roles and team ids."""
+
+    name: str
+    roles: frozenset[str] = frozenset()
+    teams: frozenset[int] = frozenset()
+    team_names: frozenset[str] = frozenset()
+    id: int | None = None
+    lang: str = "en"
+    #: Sees every case, whatever its team or assignee.
+    sees_all: bool = False
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(SYSTEM, frozenset({SYSTEM}), sees_all=True)
+
+    def names(self) -> dict[str, Any]:
+        return {"name": self.name, "roles": sorted(self.roles), "teams": sorted(self.team_names)}
+
+
+@dataclass
+class Cases:
+    session: DbSession
+    registry: Registry
+    region: str = "CN"
+    clock: Callable[[], dt.datetime] = utcnow
+    #: Depth of linked cases started within one operation (guards against loops).
+    max_depth: int = 5
+
+    # -- reading ------------------------------------------------------------------
+    def get(self, case_id: int, actor: Actor) -> Case:
+        case = self.session.get(Case, case_id)
+        if case is None or not visible(case, actor):
+            raise NotFound(f"no case {case_id}")  # same answer when hidden: no leak
+        return case
+
+    def workflow_of(self, case: Case) -> Workflow:
+        return self.registry.pinned(case.workflow, case.definition_version, self.session)
+
+    def actions(self, case: Case, actor: Actor) -> list[dict[str, Any]]:
+        """Transitions from the case's state: available ones with their required
+        fields, unavailable ones with the reason why not."""
+        wf = self.workflow_of(case)
+        scope = self.scope(wf, case, actor, case.data)
+        out = []
+        for t in wf.transitions_from(case.state):
+            reason = self.why_not(t, actor, scope)
+            out.append({
+                "trigger": t.trigger, "label": t.label.get(actor.lang), "to": t.dest,
+                "requires": list(t.requires), "available": reason is None, "reason": reason,
+            })
+        return out
+
+    def why_not(self, t: Transition, actor: Actor, scope: Mapping[str, Any]) -> str | None:
+        if not t.allow & actor.roles:
+            return {"en": "Your role may not do this.", "zh": "您的角色无权执行此操作。"}[
+                "zh" if actor.lang.startswith("zh") else "en"]
+        if t.guard is not None and not t.guard.expression.test(scope):
+            return t.guard.message.get(actor.lang)
+        return None
+
+    # -- writing --------------------------------------------------------------------
+    def create(self, workflow: str, data: Mapping[str, Any], actor: Actor, *,
+               parent: Case | None = None, depth: int = 0) -> Case:
+        wf = self.registry.workflow(workflow)
+        if wf is None:
+            raise NotFound(f"no workflow '{workflow}'")
+        if actor.name != SYSTEM and not wf.start_roles & actor.roles:
+            raise Forbidden(f"your roles may not open a '{workflow}' case")
+        initial = wf.states[wf.initial]
+        now = self.clock()
+        scope = {"now": now, "state": wf.initial, "reference": "", "created_at": now,
+                 "user": actor.names()}
+        outcome = values.clean(wf.form, data, lang=actor.lang, region=self.region, names=scope,
+                               may_edit=lambda f: initial.fields.of(f) != "hidden")
+        if not outcome.ok and actor.name != SYSTEM:
+            raise Invalid("some fields are not valid", fields=outcome.errors)
+        case = Case(workflow=wf.name, definition_version=wf.version,
+                    reference_prefix=wf.reference_prefix, state=wf.initial,
+                    closed=initial.final, data=outcome.data, created_by=actor.id,
+                    created_at=now, updated_at=now, parent_id=parent.id if parent else None,
+                    version=1)
+        self._sync_columns(wf, case)
+        self.session.add(case)
+        self.session.flush()  # the id, for the event and jobs below (INSERT … RETURNING)
+        payload: dict[str, Any] = {"data": outcome.data}
+        if outcome.errors:  # a system-started case keeps what it could map
+            payload["warnings"] = outcome.errors
+        self.session.add(Event(case_id=case.id, kind="created", actor_id=actor.id,
+                               actor_name=actor.name, to_state=case.state, payload=payload,
+                               at=now))
+        self._enter(wf, case, actor, depth)
+        return case
+
+    def fire(self, case_id: int, trigger: str, data: Mapping[str, Any], actor: Actor, *,
+             expected_version: int | None = None, depth: int = 0) -> Case:
+        case = self.get(case_id, actor)
+        if expected_version is not None and case.version != expected_version:
+            raise Conflict(f"the case changed meanwhile (version {case.version}, "
+                           f"you had {expected_version}); reload it", code="stale")
+        wf = self.workflow_of(case)
+        if not any(t.trigger == trigger for t in wf.transitions):
+            raise NotFound(f"workflow '{wf.name}' has no trigger '{trigger}'")
+        t = next((t for t in wf.transitions_from(case.state) if t.trigger == trigger), None)
+        if t is None:
+            raise Conflict(f"'{trigger}' is not possible in state '{case.state}'",
+                           code="wrong_state")
+        if not t.allow & actor.roles:
+            raise Forbidden(f"your roles may not fire '{trigger}'")
+        state = wf.states[case.state]
+        outcome = values.clean(
+            wf.form, data, base=case.data, lang=actor.lang, region=self.region,
+            names=self.scope(wf, case, actor, {}), require=t.requires,
+            may_edit=lambda f: state.fields.of(f) == "editable" or f in t.requires)
+        if not outcome.ok:
+            raise Invalid("some fields are not valid", fields=outcome.errors)
+        scope = self.scope(wf, case, actor, outcome.data)
+        before, source = dict(case.data), case.state
+        if not machines.fire(self.registry.machine(wf), trigger, case, scope):
+            message = t.guard.message.get(actor.lang) if t.guard else "not allowed"
+            raise Invalid(message, code="guard_failed")
+        now = self.clock()
+        case.data = outcome.data
+        case.updated_at = now
+        case.closed = wf.states[case.state].final
+        self._sync_columns(wf, case)
+        self.session.add(Event(
+            case_id=case.id, kind="transition", actor_id=actor.id, actor_name=actor.name,
+            trigger=trigger, from_state=source, to_state=case.state, at=now,
+            payload={"changes": changes(before, outcome.data)}))
+        self._enter(wf, case, actor, depth)
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise Conflict("the case changed meanwhile; reload it", code="stale") from None
+        return case
+
+    # -- helpers ------------------------------------------------------------------
+    def scope(self, wf: Workflow, case: Case, actor: Actor, data: Mapping[str, Any]
+              ) -> dict[str, Any]:
+        """The names expressions see for this case."""
+        scope: dict[str, Any] = values.expression_values(wf.form, data or case.data)
+        scope.update(now=self.clock(), state=case.state, created_at=case.created_at,
+                     reference=case.reference if case.id else "", user=actor.names())
+        return scope
+
+    def _sync_columns(self, wf: Workflow, case: Case) -> None:
+        """Columns lists and filters query, copied from the fields that hold them."""
+        if wf.priority_field:
+            case.priority = case.data.get(wf.priority_field)
+        if wf.customer_field:
+            value = case.data.get(wf.customer_field)
+            case.customer_ref = str(value) if value is not None else None
+
+    def _enter(self, wf: Workflow, case: Case, actor: Actor, depth: int) -> None:
+        scope = self.scope(wf, case, actor, case.data)
+        run_on_enter(self, wf, case, scope, actor, depth)
+
+
+def visible(case: Case, actor: Actor) -> bool:
+    """Record-level visibility: assigned to them, in one of their teams, or a role sees all."""
+    return (actor.sees_all or case.assignee_id is not None and case.assignee_id == actor.id
+            or case.team_id is not None and case.team_id in actor.teams
+            or case.created_by is not None and case.created_by == actor.id)
+
+
+def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Field -> [before, after] for every field that changed."""
+    keys = list(dict.fromkeys([*before, *after]))
+    return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}

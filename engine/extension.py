@@ -1,0 +1,143 @@
+"""``Caseloop``: the Flask extension that mounts the engine into an application.
+
+Standalone, ``create_app`` uses it; embedded, a host application does::
+
+    db = SQLAlchemy()
+    caseloop = Caseloop(db=db, url_prefix="/care", user_loader=load_actor)
+    caseloop.init_app(app)
+
+State lives in ``app.extensions["caseloop"]``, never on the extension
+object, so one ``Caseloop`` may serve several apps (tests make many).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .cases import Actor, Cases
+from .registry import Registry
+from .spec import DefinitionError
+
+#: Settings read by :meth:`Caseloop.init_app`, with their defaults. Each may also
+#: come from an environment variable of the same name (see ``create_app``).
+DEFAULTS: dict[str, Any] = {
+    # Files or folders holding form, workflow and calendar definitions.
+    "CASELOOP_DEFINITIONS": ["forms", "workflows"],
+    # Region assumed for phone numbers written without +country.
+    "CASELOOP_PHONE_REGION": "CN",
+    # Database URL; empty means a SQLite file in the instance folder.
+    "CASELOOP_DATABASE_URL": "",
+    # Signs sessions and CSRF tokens; empty means a random key kept in the
+    # instance folder (set it, the same, on every host of a cluster).
+    "CASELOOP_SECRET_KEY": "",
+    # Roles that see every case (others see their teams' and their own).
+    "CASELOOP_SEE_ALL_ROLES": ["admin", "manager"],
+    # Largest request body accepted by the API, in bytes.
+    "CASELOOP_MAX_BODY": 1024 * 1024,
+    # Page size of list endpoints (and the largest a client may ask for).
+    "CASELOOP_PAGE_SIZE": 50,
+    "CASELOOP_MAX_PAGE_SIZE": 200,
+}
+
+UserLoader = Callable[[], Actor | None]
+
+
+@dataclass
+class State:
+    """What the extension keeps per application."""
+
+    db: SQLAlchemy
+    registry: Registry
+    user_loader: UserLoader | None
+    url_prefix: str
+    load_error: DefinitionError | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def cases(self) -> Cases:
+        return Cases(self.db.session, self.registry,
+                     region=current_app.config["CASELOOP_PHONE_REGION"])
+
+
+class Caseloop:
+    """The Caseloop engine, JSON API and pages as a Flask extension.
+
+    :param db: the host's Flask-SQLAlchemy instance; Caseloop makes its own when
+        none is given (reading ``CASELOOP_DATABASE_URL``).
+    :param url_prefix: where the API (``<prefix>/api``) and pages are mounted.
+    :param user_loader: returns the :class:`~caseloop.cases.Actor` of the request
+        from the host's login; without it the API accepts bearer tokens only.
+    """
+
+    def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None,
+                 url_prefix: str = "", user_loader: UserLoader | None = None) -> None:
+        self.db = db
+        self.url_prefix = url_prefix.rstrip("/")
+        self.user_loader = user_loader
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if "caseloop" in app.extensions:
+            raise RuntimeError("Caseloop is already registered on this app; create the app "
+                               "anew, or call init_app once.")
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        db = self.db
+        if db is None:
+            db = SQLAlchemy()
+            app.config.setdefault("SQLALCHEMY_DATABASE_URI", database_url(app))
+            db.init_app(app)
+        with app.app_context():
+            _sqlite_pragmas(db.engine)
+        registry = Registry(app.config["CASELOOP_DEFINITIONS"])
+        state = State(db, registry, self.user_loader, self.url_prefix)
+        try:
+            registry.load()
+        except DefinitionError as exc:
+            # The CLI ('caseloop check') must still work; requests get a clear 503.
+            state.load_error = exc
+        app.extensions["caseloop"] = state
+
+        from . import api, cli
+
+        app.register_blueprint(api.blueprint, url_prefix=f"{self.url_prefix}/api")
+        api.json_errors_under(app, f"{self.url_prefix}/api")
+        cli.init_app(app)
+
+
+def state() -> State:
+    """The extension state of the current app."""
+    found: State = current_app.extensions["caseloop"]
+    return found
+
+
+def database_url(app: Flask) -> str:
+    url: str = app.config.get("CASELOOP_DATABASE_URL") or ""
+    if url:
+        return url
+    os.makedirs(app.instance_path, exist_ok=True)
+    return "sqlite:///" + os.path.join(app.instance_path, "caseloop.sqlite3")
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # WAL + NORMAL: readers never block the writer; a power cut may lose the
+        # last commits but never corrupts the file. FULL halves write throughput.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.close()

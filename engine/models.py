@@ -1,0 +1,232 @@
+"""The tables. Plain SQLAlchemy 2 declarative models on Caseloop's own metadata.
+
+They are not ``db.Model`` subclasses so that a host application can hand
+Caseloop its own Flask-SQLAlchemy ``db``: the session and engine are the
+host's, the tables (all prefixed ``caseloop_``) are ours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: JSON on every backend (JSONB would tie us to PostgreSQL).
+Json = JSON(none_as_null=True)
+#: Integer primary keys that autoincrement on SQLite and are 64-bit on PostgreSQL.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(DateTime):
+    """Timezone-aware UTC datetimes on SQLite too (which stores naive text)."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        parent = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            if parent is not None:
+                value = parent(value)
+            if isinstance(value, dt.datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            return value
+
+        return process
+
+
+#: A session, or Flask-SQLAlchemy's scoped session that proxies one.
+DbSession = Session | scoped_session[Any]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class DefinitionVersion(Base):
+    """Every content version of a form or workflow ever loaded; never changed."""
+
+    __tablename__ = "caseloop_definitions"
+    __table_args__ = (UniqueConstraint("kind", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(String(500))
+    #: Every file needed to rebuild this version (display path -> YAML text).
+    bundle: Mapped[dict[str, str]] = mapped_column(Json)
+    loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "caseloop_teams"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class User(Base):
+    __tablename__ = "caseloop_users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    roles: Mapped[list[str]] = mapped_column(Json, default=list)
+    locale: Mapped[str] = mapped_column(String(8), default="zh")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "caseloop_memberships"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("caseloop_users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("caseloop_teams.id", ondelete="CASCADE"),
+                                         primary_key=True)
+
+
+class Token(Base):
+    """An API token; only its SHA-256 is stored."""
+
+    __tablename__ = "caseloop_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("caseloop_users.id", ondelete="CASCADE"),
+                                         index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Case(Base):
+    __tablename__ = "caseloop_cases"
+    __table_args__ = (
+        # Inbox and queue pages: keyset pagination on (updated_at, id) per owner.
+        Index("ix_caseloop_cases_assignee", "assignee_id", "closed", "updated_at", "id"),
+        Index("ix_caseloop_cases_team", "team_id", "closed", "updated_at", "id"),
+        Index("ix_caseloop_cases_workflow", "workflow", "state", "updated_at", "id"),
+        Index("ix_caseloop_cases_updated", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(64))
+    #: The definition version the case is pinned to (the workflow's content hash).
+    definition_version: Mapped[str] = mapped_column(String(32))
+    reference_prefix: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(64))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    customer_ref: Mapped[str | None] = mapped_column(String(200), index=True)
+    priority: Mapped[str | None] = mapped_column(String(32))
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("caseloop_users.id", ondelete="SET NULL"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("caseloop_teams.id",
+                                                           ondelete="SET NULL"))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("caseloop_cases.id", ondelete="SET NULL"), index=True)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("caseloop_users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Optimistic lock: every change bumps it; a stale writer gets a conflict.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def reference(self) -> str:
+        """``CMP-2026-000123``: prefix, year of creation, id (unique and parseable)."""
+        return f"{self.reference_prefix}-{self.created_at.year}-{self.id:06d}"
+
+
+class Event(Base):
+    """The append-only history of a case, written in the transaction it records."""
+
+    __tablename__ = "caseloop_events"
+    __table_args__ = (Index("ix_caseloop_events_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("caseloop_cases.id", ondelete="CASCADE"))
+    #: created, transition, comment, assigned, migrated, action
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("caseloop_users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    trigger: Mapped[str | None] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(64))
+    to_state: Mapped[str | None] = mapped_column(String(64))
+    #: {"changes": {field: [before, after]}, "comment": ..., ...}
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Job(Base):
+    """A timer or an outbox message, written in the transaction that causes it and
+    executed after commit by a worker that leases it."""
+
+    __tablename__ = "caseloop_jobs"
+    __table_args__ = (Index("ix_caseloop_jobs_due", "status", "run_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    #: timer, start, notify, crm, fire
+    kind: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("caseloop_cases.id", ondelete="CASCADE"), index=True)
+    run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    #: pending, running, done, dead, cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    leased_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IdempotentRequest(Base):
+    """Replays of ``POST /api/cases`` with the same ``Idempotency-Key``."""
+
+    __tablename__ = "caseloop_idempotency"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("caseloop_users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("caseloop_cases.id",
+                                                           ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,87 @@
+"""Users, teams, roles and API tokens (no Flask globals)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .cases import Actor
+from .models import DbSession, Membership, Team, Token, User, utcnow
+
+#: Tokens start with this, so a leaked one is recognisable (secret scanners).
+TOKEN_PREFIX = "cl_"
+
+
+def add_user(session: DbSession, name: str, *, roles: Iterable[str] = (),
+             teams: Iterable[str] = (), password: str | None = None,
+             display_name: str = "", locale: str = "zh") -> User:
+    """Create a user (and any team not yet known); the caller commits."""
+    if session.execute(select(User.id).where(User.name == name)).first() is not None:
+        raise ValueError(f"a user named '{name}' exists already")
+    user = User(name=name, display_name=display_name or name, roles=sorted(set(roles)),
+                locale=locale, active=True,
+                password_hash=generate_password_hash(password) if password else None)
+    session.add(user)
+    session.flush()
+    for team in ensure_teams(session, teams):
+        session.add(Membership(user_id=user.id, team_id=team.id))
+    return user
+
+
+def ensure_teams(session: DbSession, names: Iterable[str]) -> list[Team]:
+    wanted = sorted(set(names))
+    if not wanted:
+        return []
+    found = {t.name: t for t in session.execute(select(Team).where(Team.name.in_(wanted)))
+             .scalars()}
+    for name in wanted:
+        if name not in found:
+            found[name] = Team(name=name)
+            session.add(found[name])
+    session.flush()
+    return [found[n] for n in wanted]
+
+
+def check_password(user: User, password: str) -> bool:
+    return bool(user.password_hash) and check_password_hash(user.password_hash or "", password)
+
+
+def issue_token(session: DbSession, user: User, label: str = "") -> str:
+    """A new API token for ``user``. Only its hash is stored: show it once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(Token(user_id=user.id, digest=_digest(token), label=label))
+    return token
+
+
+def revoke_tokens(session: DbSession, user: User) -> int:
+    tokens = session.execute(select(Token).where(Token.user_id == user.id,
+                                                 Token.revoked_at.is_(None))).scalars().all()
+    for token in tokens:
+        token.revoked_at = utcnow()
+    return len(tokens)
+
+
+def user_for_token(session: DbSession, token: str) -> User | None:
+    """The active user holding a valid, unrevoked token."""
+    row = session.execute(
+        select(User).join(Token, Token.user_id == User.id).where(
+            Token.digest == _digest(token), Token.revoked_at.is_(None), User.active.is_(True))
+    ).scalar_one_or_none()
+    return row
+
+
+def actor_for(session: DbSession, user: User, *, sees_all_roles: Iterable[str] = ()) -> Actor:
+    teams = session.execute(select(Team.id, Team.name).join(
+        Membership, Membership.team_id == Team.id).where(Membership.user_id == user.id)).all()
+    roles = frozenset(user.roles or ())
+    return Actor(name=user.name, roles=roles, id=user.id, lang=user.locale or "zh",
+                 teams=frozenset(t.id for t in teams), team_names=frozenset(t.name for t in teams),
+                 sees_all=bool(roles & set(sees_all_roles)))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
