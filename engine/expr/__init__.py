@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,11 +21,11 @@ from typing import Any
 import celpy
 from celpy import celtypes as ct
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import CELEvalError, bool_eq
 from lark import Tree
 from lark.exceptions import LarkError
 
-from .checker import Checker, Issue
+from .checker import _MACROS, Checker, Issue, bare_ident
 from .types import BOOL, T
 
 __all__ = ["Expression", "ExprError", "Issue", "compile", "FUNCTIONS", "MAX_LENGTH"]
@@ -46,6 +47,20 @@ def _filled(value: Any) -> ct.BoolType:
         return ct.BoolType(len(value) > 0)
     return ct.BoolType(True)
 
+
+def _eq(a: Any, b: Any) -> ct.BoolType:
+    # An empty field equals nothing (but null): the same for text and numbers.
+    # cel-python alone raises for int == null yet answers for string == null.
+    if a is None or b is None:
+        return ct.BoolType(a is None and b is None)
+    return ct.BoolType(bool_eq(a, b))
+
+
+def _ne(a: Any, b: Any) -> ct.BoolType:
+    return ct.BoolType(not _eq(a, b))
+
+
+_EQUALITY = {"_==_": _eq, "_!=_": _ne}
 
 #: Functions available to every expression, with their result type. All pure.
 FUNCTIONS: dict[str, tuple[T, Callable[..., Any]]] = {
@@ -110,26 +125,48 @@ def compile(source: str, names: Mapping[str, T], *, want: str | None = "bool",
                      f"cannot parse expression: {type(exc).__name__}", 1, 1)
     if _depth(tree) > MAX_DEPTH:
         return Issue("CL033", "expression is nested too deeply", 1, 1)
-    typ = Checker(names, {k: v[0] for k, v in funcs.items()}).check(tree)
+    arities = {k: len(inspect.signature(v[1]).parameters) for k, v in funcs.items()}
+    typ = Checker(names, {k: v[0] for k, v in funcs.items()}, arities).check(tree)
     if isinstance(typ, Issue):
         return typ
     if want is not None and typ.kind not in (want, "dyn"):
         if want == "bool":
             return Issue("CL034", f"must give true or false, but gives {typ}", 1, 1)
         return Issue("CL032", f"must give a {want}, but gives {typ}", 1, 1)
-    program = _ENV.program(tree, functions={k: v[1] for k, v in funcs.items()})
+    program = _ENV.program(tree, functions={**_EQUALITY, **{k: v[1] for k, v in funcs.items()}})
     return Expression(source, typ, _idents(tree), program)
+
+
+_OPERATORS = ("&&", "||", "==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%", "!",
+              "?", ":", ",", "(", "[", "{", ".", "in")
 
 
 def _near(source: str, line: int, col: int) -> str:
     # cel-python's message only repeats the source with a caret; say where instead.
     lines = source.splitlines() or [""]
     rest = lines[min(line, len(lines)) - 1][col - 1:].strip()
-    if not rest or line > len(lines):
-        return "(it ends too early: an operand or a closing bracket is missing)"
+    at_end = line >= len(lines) and not rest[len(rest.split()[0]) if rest else 0:].strip()
+    if _unclosed(source):
+        return "(it ends too early: a closing bracket or quote is missing)"
+    if not rest or line > len(lines) or (at_end and rest in _OPERATORS):
+        return "(it ends too early: an operand is missing at the end)"
     hint = " (compare with '==', not '=')" if rest.startswith("=") and not rest.startswith("==") \
         else ""
     return f"near '{rest[:24]}'{hint}"
+
+
+def _unclosed(source: str) -> bool:
+    depth, quote = 0, ""
+    for ch in source:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+    return depth > 0 or bool(quote)
 
 
 def _depth(tree: Tree[Any]) -> int:
@@ -142,9 +179,18 @@ def _depth(tree: Tree[Any]) -> int:
 
 
 def _idents(tree: Tree[Any]) -> frozenset[str]:
+    """Names read from the scope: identifiers, less the variables macros bind."""
+    bound = set()
+    for node in tree.iter_subtrees():
+        if node.data == "member_dot_arg" and str(node.children[1]) in _MACROS:
+            args = node.children[2]
+            if isinstance(args, Tree) and args.children:
+                name = bare_ident(args.children[0])
+                if name:
+                    bound.add(name)
     return frozenset(
         str(node.children[0]) for node in tree.iter_subtrees() if node.data == "ident"
-    )
+    ) - bound
 
 
 def _describe(exc: Any) -> str:

@@ -82,9 +82,11 @@ def _pos(node: Tree[Any] | Token) -> tuple[int, int]:
 class Checker:
     """Infers the type of an expression over ``names``; raises on the first error."""
 
-    def __init__(self, names: Mapping[str, T], functions: Mapping[str, T]) -> None:
+    def __init__(self, names: Mapping[str, T], functions: Mapping[str, T],
+                 arities: Mapping[str, int] | None = None) -> None:
         self.scopes: list[Mapping[str, T]] = [names]
         self.functions = functions
+        self.arities = arities or {}
 
     def check(self, tree: Tree[Any]) -> T | Issue:
         try:
@@ -277,7 +279,7 @@ class Checker:
         if len(args) != 2:
             raise self.fail(node, f"{method}() takes a name and an expression, e.g. "
                             f"rows.{method}(r, r.done)")
-        var = _bare_ident(args[0])
+        var = bare_ident(args[0])
         if var is None:
             raise self.fail(args[0], f"the first argument of {method}() must be a name")
         elem = typ.elem or DYN if typ.kind == "list" else STRING if typ.kind == "map" else DYN
@@ -310,12 +312,16 @@ class Checker:
         tok, *rest = node.children
         name = str(tok)
         args = self._args(rest[0] if rest else None)
-        if name == "size" and len(args) == 1:
+        arity = 1 if name == "size" or name in _CONVERSIONS else self.arities.get(name)
+        if arity is not None and len(args) != arity:
+            raise self.fail(tok, f"{name}() takes {arity} argument{'s' if arity != 1 else ''}, "
+                            f"not {len(args)}")
+        if name == "size":
             got = self.visit(args[0])
             if got.kind not in ("string", "list", "map", "bytes", "dyn", "record"):
                 raise self.fail(args[0], f"size() needs text or a list, not {got}")
             return INT
-        if name in _CONVERSIONS and len(args) == 1:
+        if name in _CONVERSIONS:
             self.visit(args[0])
             return _CONVERSIONS[name]
         if name in self.functions:
@@ -352,7 +358,7 @@ class Checker:
         return _LITERALS.get(getattr(tok, "type", ""), DYN)
 
 
-def _bare_ident(node: Tree[Any]) -> str | None:
+def bare_ident(node: Tree[Any]) -> str | None:
     """The name if ``node`` is nothing but an identifier (the macro variable)."""
     while isinstance(node, Tree):
         if node.data == "ident":

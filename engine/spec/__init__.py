@@ -91,7 +91,8 @@ def _build(sources: list[Source]) -> tuple[Definitions, list[Problem]]:
             declared.add((kind, name))
         if not any(p.is_error for p in shape) and isinstance(name, str):
             sound[kind][name] = src
-    forms = build_forms(sound["form"], problems)
+    forms = build_forms(sound["form"], problems,
+                        frozenset(name for kind, name in declared if kind == "form"))
     calendars = build_calendars(sound["calendar"], problems)
     calendar_names = {name for kind, name in declared if kind == "calendar"}
     workflows = build_workflows(sound["workflow"], forms, declared, calendar_names, problems)

@@ -92,12 +92,6 @@ class Builder:
         result = compile(source, names, want=want)
         if isinstance(result, Expression):
             return result
-        line0, col0, exact = self.src.expression_start(path)
-        if result.line == 1:
-            line, col = line0, col0 + result.col - 1
-        elif exact:
-            line, col = line0 + result.line - 1, col0 + result.col - 1
-        else:
-            line, col = line0, col0
+        line, col = self.src.expression_position(path, result.line, result.col)
         self.problems.append(Problem(result.code, result.message, self.src.path, line, col))
         return None

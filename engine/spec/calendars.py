@@ -32,7 +32,7 @@ def _build(b: Builder) -> Calendar | None:
     b.name_matches_file(name, ("calendar",))
     try:
         zoneinfo.ZoneInfo(d["timezone"])
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz folder
         b.report("CL014", f"unknown time zone '{d['timezone']}' (use an IANA name such as "
                  "Asia/Shanghai or Europe/Berlin)", ("timezone",))
     hours = {i: _periods(b, d["hours"].get(day, "closed"), ("hours", day))

@@ -74,8 +74,10 @@ def names_of(fields: tuple[Field, ...]) -> dict[str, T]:
     return {**COMMON_NAMES, **{f.name: field_type(f) for f in fields}}
 
 
-def build_forms(sources: Mapping[str, Source], problems: list[Problem]) -> dict[str, Form]:
-    """Build every form; ``sources`` maps form name -> its validated source."""
+def build_forms(sources: Mapping[str, Source], problems: list[Problem],
+                declared: frozenset[str] = frozenset()) -> dict[str, Form]:
+    """Build every form; ``sources`` maps form name -> its validated source;
+    ``declared`` names every form found, including ones with shape errors."""
     built: dict[str, Form | None] = {}
 
     def build(name: str, chain: tuple[str, ...]) -> Form | None:
@@ -83,7 +85,7 @@ def build_forms(sources: Mapping[str, Source], problems: list[Problem]) -> dict[
             return built[name]
         builder = Builder(sources[name], problems)
         built[name] = None  # marks "in progress" for cycle detection
-        form = _FormBuilder(builder, sources, chain + (name,), build).form()
+        form = _FormBuilder(builder, sources, chain + (name,), build, declared).form()
         built[name] = form
         return form
 
@@ -94,8 +96,9 @@ def build_forms(sources: Mapping[str, Source], problems: list[Problem]) -> dict[
 
 class _FormBuilder:
     def __init__(self, b: Builder, sources: Mapping[str, Source], chain: tuple[str, ...],
-                 build: Any) -> None:
+                 build: Any, declared: frozenset[str]) -> None:
         self.b, self.sources, self.chain, self.build = b, sources, chain, build
+        self.declared = declared
         self.data: dict[str, Any] = b.src.data
         self.name: str = self.data["form"]
         self.versions: list[str] = []
@@ -133,6 +136,8 @@ class _FormBuilder:
             if other in self.chain:
                 cycle = " -> ".join((*self.chain[self.chain.index(other):], other))
                 self.b.report("CL028", f"forms include each other in a cycle: {cycle}", path)
+            elif other not in self.sources and other in self.declared:
+                self.open_names = True  # its own file reports what is wrong with it
             elif other not in self.sources:
                 self.b.report("CL021", f"unknown form '{other}'{suggest(other, self.sources)}",
                               path)
@@ -209,13 +214,13 @@ class _FormBuilder:
                 b.report("CL013", f"'{key}' of a {ftype} field must be a number", (*path, key))
         for low, high in (("min", "max"), ("min_length", "max_length"),
                           ("min_selected", "max_selected"), ("min_rows", "max_rows")):
-            if low in d and high in d and type(d[low]) is type(d[high]) and d[low] > d[high]:
+            if low in d and high in d and _comparable(d[low], d[high]) and d[low] > d[high]:
                 b.report("CL015", f"'{low}' ({d[low]}) is greater than '{high}' ({d[high]})",
                          (*path, low))
         if "pattern" in d:
             try:
                 re.compile(d["pattern"])
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 b.report("CL014", f"'pattern' is not a valid regular expression: {exc}",
                          (*path, "pattern"))
         if "region" in d and d["region"] not in phonenumbers.SUPPORTED_REGIONS:
@@ -304,6 +309,14 @@ def _replace(f: Field, changes: dict[str, Any]) -> Field:
     return replace(f, **changes)
 
 
+def _comparable(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return False
+    return (isinstance(a, numbers) and isinstance(b, numbers)) or (
+        isinstance(a, str) and isinstance(b, str))
+
+
 def _default_metric(ftype: str) -> str | None:
     return ftype if ftype in ("nps", "ces") else None
 
@@ -323,7 +336,10 @@ def _default_fits(value: Any, ftype: str, d: dict[str, Any]) -> bool:
         return isinstance(value, list) and all(v in values for v in value)
     if ftype in ("date", "datetime"):
         try:
-            dt.date.fromisoformat(str(value)[:10])
+            if ftype == "date":
+                dt.date.fromisoformat(str(value))
+            else:
+                dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             return True
         except ValueError:
             return False

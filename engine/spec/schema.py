@@ -14,7 +14,7 @@ from typing import Any
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
 NAME_HINT = "use lower-case letters, digits and '_', starting with a letter (e.g. 'first_response')"
-DURATION = r"^\s*(\d+\s*[wdhm]\s*)+$"
+DURATION = r"^\s*(\d{1,6}\s*[wdhm]\s*){1,4}$"
 DURATION_HINT = "write a duration such as '30m', '4h', '2d' or '1d 4h' (w, d, h, m)"
 HOURS = r"^\s*(closed|\d{2}:\d{2}-\d{2}:\d{2}(\s*,\s*\d{2}:\d{2}-\d{2}:\d{2})*)\s*$"
 HOURS_HINT = "write opening hours as '09:00-18:00', '09:00-12:00, 13:00-18:00' or 'closed'"

@@ -19,6 +19,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
@@ -68,9 +69,22 @@ class _Refused(Exception):
         self.line, self.col = line, col
 
 
+class _Constructor(RoundTripConstructor):
+    """YAML 1.2 has no timestamps: a date stays the text the author wrote, so an
+    impossible one is reported where it stands, not as a parse failure."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        return self.construct_scalar(node)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp",
+                             _Constructor.construct_yaml_timestamp)
+
+
 def _yaml() -> YAML:
     yaml = YAML(typ="rt", pure=True)
     yaml.Composer = _StrictComposer
+    yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     yaml.max_depth = MAX_DEPTH
     return yaml
@@ -107,6 +121,26 @@ class Source:
         line, col = self.at(path, key=key)
         return Problem(code, message, self.path, line, col, hint)
 
+    def expression_position(self, path: PathT, line: int, col: int) -> Pos:
+        """File position of (line, col) within the expression text at ``path``."""
+        start_line, start_col, block = self.expression_start(path)
+        if block:  # a literal block keeps the expression's own lines
+            return start_line + line - 1, start_col + col - 1
+        if line > 1:
+            return start_line, start_col
+        # Plain and quoted scalars fold line breaks into single spaces.
+        lines = self.text.splitlines()
+        offset, n, first = col - 1, start_line, start_col
+        while 1 <= n <= len(lines):
+            body = lines[n - 1][first - 1:].rstrip()
+            if offset <= len(body) or n == len(lines):
+                return n, first + offset
+            offset -= len(body) + 1
+            n += 1
+            nxt = lines[n - 1] if n <= len(lines) else ""
+            first = len(nxt) - len(nxt.lstrip()) + 1
+        return start_line, start_col
+
     def expression_start(self, path: PathT) -> tuple[int, int, bool]:
         """Where the first character of a string scalar's content is, and whether
         the content's own lines map 1:1 onto file lines (block scalars)."""
@@ -122,7 +156,7 @@ class Source:
                 body = lines[n]
                 if body.strip():
                     return n + 1, len(body) - len(body.lstrip()) + 1, here == "|"
-        return line, col, True
+        return line, col, False
 
 
 def read(path: Path | str, display: str | None = None, text: str | None = None) -> Source:
@@ -148,13 +182,23 @@ def read(path: Path | str, display: str | None = None, text: str | None = None) 
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
-            col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            line_start = raw.rfind(b"\n", 0, exc.start) + 1
+            # Columns count characters, as editors do, not bytes.
+            col = len(raw[line_start:exc.start].decode("utf-8", "replace")) + 1
             src.problems.append(Problem(
                 "CL001", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", name, line, col))
             return src
-    elif len(text.encode("utf-8")) > MAX_BYTES:
-        src.problems.append(Problem("CL002", f"file is larger than {MAX_BYTES // 1024} KiB", name))
-        return src
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            src.problems.append(Problem(
+                "CL001", f"the text holds an invalid character ({exc.reason})", name))
+            return src
+        if size > MAX_BYTES:
+            src.problems.append(Problem(
+                "CL002", f"file is larger than {MAX_BYTES // 1024} KiB", name))
+            return src
     src.text = text
     parse(src)
     return src
