@@ -142,13 +142,14 @@ def _apply_assign(cases: Cases, case: Case, a: Action, scope: dict[str, Any]) ->
                             payload=payload))
 
 
-def _job(cases: Cases, case: Case, kind: str, run_at: dt.datetime, index: int,
+def _job(cases: Cases, case: Case, kind: str, run_at: dt.datetime, index: int, /,
          **payload: Any) -> None:
+    # Positional-only: a payload key may be named 'case' (the fire action's target).
     cases.session.add(Job(kind=kind, case_id=case.id, run_at=run_at, payload=payload,
                           created_at=cases.clock()))
 
 
-def _note(cases: Cases, case: Case, actor: Actor, message: str, **payload: Any) -> None:
+def _note(cases: Cases, case: Case, actor: Actor, message: str, /, **payload: Any) -> None:
     cases.session.add(Event(case_id=case.id, kind="action", actor_id=actor.id,
                             actor_name=actor.name, payload={"note": message, **payload}))
 

@@ -43,6 +43,16 @@ class Actor:
     def system(cls) -> Actor:
         return cls(SYSTEM, frozenset({SYSTEM}), sees_all=True)
 
+    @property
+    def is_system(self) -> bool:
+        """Caseloop itself (timers, linked cases): never a user, whatever the user's name."""
+        return self.name == SYSTEM and self.id is None and SYSTEM in self.roles
+
+    @property
+    def acting_roles(self) -> frozenset[str]:
+        """The roles checked by transitions: 'system' counts for Caseloop itself only."""
+        return self.roles if self.is_system else self.roles - {SYSTEM}
+
     def names(self) -> dict[str, Any]:
         return {"name": self.name, "roles": sorted(self.roles), "teams": sorted(self.team_names)}
 
@@ -81,7 +91,7 @@ class Cases:
         return out
 
     def why_not(self, t: Transition, actor: Actor, scope: Mapping[str, Any]) -> str | None:
-        if not t.allow & actor.roles:
+        if not t.allow & actor.acting_roles:
             return {"en": "Your role may not do this.", "zh": "您的角色无权执行此操作。"}[
                 "zh" if actor.lang.startswith("zh") else "en"]
         if t.guard is not None and not t.guard.expression.test(scope):
@@ -94,15 +104,16 @@ class Cases:
         wf = self.registry.workflow(workflow)
         if wf is None:
             raise NotFound(f"no workflow '{workflow}'")
-        if actor.name != SYSTEM and not wf.start_roles & actor.roles:
+        if not actor.is_system and not wf.start_roles & actor.acting_roles:
             raise Forbidden(f"your roles may not open a '{workflow}' case")
         initial = wf.states[wf.initial]
         now = self.clock()
         scope = {"now": now, "state": wf.initial, "reference": "", "created_at": now,
                  "user": actor.names()}
-        outcome = values.clean(wf.form, data, lang=actor.lang, region=self.region, names=scope,
+        outcome = values.clean(wf.form, data, base=values.defaults(wf.form), lang=actor.lang,
+                               region=self.region, names=scope,
                                may_edit=lambda f: initial.fields.of(f) != "hidden")
-        if not outcome.ok and actor.name != SYSTEM:
+        if not outcome.ok and not actor.is_system:
             raise Invalid("some fields are not valid", fields=outcome.errors)
         case = Case(workflow=wf.name, definition_version=wf.version,
                     reference_prefix=wf.reference_prefix, state=wf.initial,
@@ -119,6 +130,9 @@ class Cases:
                                actor_name=actor.name, to_state=case.state, payload=payload,
                                at=now))
         self._enter(wf, case, actor, depth)
+        # On-enter actions (set, assign) may change the new row: flush now so that the
+        # version the caller reports is the one that will be committed.
+        self.session.flush()
         return case
 
     def fire(self, case_id: int, trigger: str, data: Mapping[str, Any], actor: Actor, *,
@@ -134,12 +148,12 @@ class Cases:
         if t is None:
             raise Conflict(f"'{trigger}' is not possible in state '{case.state}'",
                            code="wrong_state")
-        if not t.allow & actor.roles:
+        if not t.allow & actor.acting_roles:
             raise Forbidden(f"your roles may not fire '{trigger}'")
         state = wf.states[case.state]
         outcome = values.clean(
             wf.form, data, base=case.data, lang=actor.lang, region=self.region,
-            names=self.scope(wf, case, actor, {}), require=t.requires,
+            names=self.scope(wf, case, actor, case.data), require=t.requires,
             may_edit=lambda f: state.fields.of(f) == "editable" or f in t.requires)
         if not outcome.ok:
             raise Invalid("some fields are not valid", fields=outcome.errors)
@@ -157,8 +171,10 @@ class Cases:
             case_id=case.id, kind="transition", actor_id=actor.id, actor_name=actor.name,
             trigger=trigger, from_state=source, to_state=case.state, at=now,
             payload={"changes": changes(before, outcome.data)}))
-        self._enter(wf, case, actor, depth)
         try:
+            # On-enter actions may flush (a linked case's id, a team lookup): the
+            # version check can fail there as well as in the final flush.
+            self._enter(wf, case, actor, depth)
             self.session.flush()
         except StaleDataError:
             raise Conflict("the case changed meanwhile; reload it", code="stale") from None
@@ -168,7 +184,8 @@ class Cases:
     def scope(self, wf: Workflow, case: Case, actor: Actor, data: Mapping[str, Any]
               ) -> dict[str, Any]:
         """The names expressions see for this case."""
-        scope: dict[str, Any] = values.expression_values(wf.form, data or case.data)
+        # Exactly ``data``: a step that empties every field must not see the old values.
+        scope: dict[str, Any] = values.expression_values(wf.form, data)
         scope.update(now=self.clock(), state=case.state, created_at=case.created_at,
                      reference=case.reference if case.id else "", user=actor.names())
         return scope

@@ -122,6 +122,10 @@ def state() -> State:
 def database_url(app: Flask) -> str:
     url: str = app.config.get("CASELOOP_DATABASE_URL") or ""
     if url:
+        # 'postgresql://' means psycopg2 to SQLAlchemy; Caseloop uses psycopg 3.
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                url = "postgresql+psycopg://" + url[len(plain):]
         return url
     os.makedirs(app.instance_path, exist_ok=True)
     return "sqlite:///" + os.path.join(app.instance_path, "caseloop.sqlite3")

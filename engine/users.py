@@ -83,5 +83,32 @@ def actor_for(session: DbSession, user: User, *, sees_all_roles: Iterable[str] =
                  sees_all=bool(roles & set(sees_all_roles)))
 
 
+def adopt(session: DbSession, actor: Actor, *, sees_all_roles: Iterable[str] = ()) -> Actor:
+    """A host application's user as a Caseloop actor with a row of its own.
+
+    Hosts authenticate people themselves (``user_loader``); Caseloop still needs
+    an id for ``created_by``, assignment and history, and team ids for
+    visibility. The row is made on first sight and its roles follow the host's.
+    """
+    user = session.execute(select(User).where(User.name == actor.name)).scalar_one_or_none()
+    if user is None:
+        user = User(name=actor.name, display_name=actor.name, roles=sorted(actor.roles),
+                    locale=actor.lang, active=True)
+        session.add(user)
+        session.flush()
+    elif sorted(user.roles or ()) != sorted(actor.roles):
+        user.roles = sorted(actor.roles)
+    have = set(session.execute(select(Membership.team_id).where(
+        Membership.user_id == user.id)).scalars())
+    teams = ensure_teams(session, actor.team_names)
+    for team in teams:
+        if team.id not in have:
+            session.add(Membership(user_id=user.id, team_id=team.id))
+    session.commit()
+    return Actor(name=user.name, roles=actor.roles, id=user.id, lang=actor.lang,
+                 teams=frozenset(t.id for t in teams), team_names=actor.team_names,
+                 sees_all=actor.sees_all or bool(actor.roles & set(sees_all_roles)))
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()

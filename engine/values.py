@@ -80,6 +80,7 @@ def clean(form: Form, submitted: Mapping[str, Any], *, base: Mapping[str, Any] |
     out = Outcome(data={})
     known = {f.name: f for f in form.fields}
     values: dict[str, Any] = {}
+    before: dict[str, Any] | None = None  # what readonly_if sees: the data before this change
     for name, raw in submitted.items():
         f = known.get(name)
         if f is None:
@@ -89,6 +90,13 @@ def clean(form: Form, submitted: Mapping[str, Any], *, base: Mapping[str, Any] |
                 _error(out, name, f, "computed", lang)
         elif may_edit is not None and not may_edit(name) and raw != base.get(name):
             _error(out, name, f, "readonly", lang)
+        elif f.readonly_if is not None and raw != base.get(name):
+            if before is None:
+                before = {**(names or {}), **expression_values(form, base)}
+            if f.readonly_if.test(before):
+                _error(out, name, f, "readonly", lang)
+            else:
+                values[name] = raw
         else:
             values[name] = raw
     merged = {f.name: values.get(f.name, base.get(f.name)) for f in form.fields}
@@ -118,7 +126,10 @@ def clean(form: Form, submitted: Mapping[str, Any], *, base: Mapping[str, Any] |
     for f in form.fields:
         value = typed.get(f.name)
         if f.visible_if is not None and not f.visible_if.test(scope):
-            continue  # hidden: neither validated nor stored
+            # Hidden: neither validated nor stored (its rows' errors go with it).
+            for key in [k for k in out.errors if k == f.name or k.startswith(f"{f.name}[")]:
+                del out.errors[key]
+            continue
         needed = f.required or f.name in require or (
             f.required_if is not None and f.required_if.test(scope))
         if needed and not f.computed and not filled(value) and f.name not in out.errors:
@@ -126,6 +137,11 @@ def clean(form: Form, submitted: Mapping[str, Any], *, base: Mapping[str, Any] |
         if value is not None:
             out.data[f.name] = value
     return out
+
+
+def defaults(form: Form) -> dict[str, Any]:
+    """The declared initial values (``default:``) of a form's fields."""
+    return {f.name: f.default for f in form.fields if f.default is not None and not f.computed}
 
 
 def filled(value: Any) -> bool:
@@ -142,6 +158,8 @@ def convert(f: Field, raw: Any, *, region: str, lang: str, out: Outcome, path: s
         if not isinstance(raw, str):
             raise Rejected("invalid")
         value = raw.strip() if t != "textarea" else raw
+        if not value.strip():
+            return None  # blank is empty, not too short
         _length(f, value)
         _pattern(f, value)
         return value or None
@@ -251,7 +269,7 @@ def stored(value: Any) -> Any:
 def _error(out: Outcome, path: str, f: Field | None, rule: str, lang: str, **params: Any) -> None:
     custom_key = {"selected": "choices", "email": "invalid", "phone": "invalid",
                   "integer": "invalid", "number": "invalid", "boolean": "invalid",
-                  "date": "invalid", "datetime": "invalid"}.get(rule, rule)
+                  "date": "invalid", "datetime": "invalid", "file": "invalid"}.get(rule, rule)
     text = f.messages.get(custom_key) if f is not None else None
     message = (text or MESSAGES[rule]).get(lang)
     try:
@@ -308,8 +326,16 @@ def _decimal(raw: Any) -> float:
 
 
 def _date(raw: Any) -> dt.date:
+    """``YYYY-MM-DD``, or the day of an ISO date and time (what a timestamp maps onto)."""
+    if not isinstance(raw, str):
+        raise Rejected("date")
+    text = raw.strip()
     try:
-        return dt.date.fromisoformat(str(raw)[:10]) if isinstance(raw, str) else _fail("date")
+        if len(text) > 10:
+            dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text[:10]):
+            raise ValueError(text)
+        return dt.date.fromisoformat(text[:10])
     except ValueError:
         raise Rejected("date") from None
 
@@ -379,13 +405,8 @@ def _rows(f: Field, raw: Any, *, region: str, lang: str, out: Outcome, path: str
     rows = []
     for i, row in enumerate(raw):
         sub = Form(f.name, f.label, None, f.fields, "", "")
-        result = clean(sub, row, lang=lang, region=region, names=names)
+        result = clean(sub, row, base=defaults(sub), lang=lang, region=region, names=names)
         for key, messages in result.errors.items():
             out.errors.setdefault(f"{path}[{i}].{key}", []).extend(messages)
         rows.append(result.data)
     return rows
-
-
-def _fail(rule: str) -> Any:
-    raise Rejected(rule)
-

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from caseloop.app import create_app
 from caseloop.extension import state
-from caseloop.models import Base
+from caseloop.migrations import upgrade
 from caseloop.users import add_user, issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def make_app(database_url: str, tmp_path: Path, **config: object) -> Flask:
     app.instance_path = str(tmp_path / "instance")
     with app.app_context():
         st = state()
-        Base.metadata.create_all(st.db.engine)
+        upgrade(st.db.engine)
         st.registry.record(st.db.session)
         st.db.session.commit()
     return app
@@ -51,8 +51,29 @@ def postgresql_url() -> str:
         pytest.skip(f"PostgreSQL at CASELOOP_TEST_DATABASE_URL is unreachable: {exc.orig}")
     finally:
         engine.dispose()
+    _SCHEMAS.append(schema)
     sep = "&" if "?" in PG_URL else "?"
     return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+_SCHEMAS: list[str] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _drop_test_schemas() -> Iterator[None]:
+    """Leave the shared PostgreSQL database as we found it."""
+    yield
+    if not _SCHEMAS:
+        return
+    engine = create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            for schema in _SCHEMAS:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    except OperationalError:
+        pass  # best effort: the server went away
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

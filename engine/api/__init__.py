@@ -7,14 +7,15 @@ with a fitting status; nothing ever answers with an HTML page or a traceback.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from ..errors import CaseError
 from ..extension import state
-from ..users import actor_for, user_for_token
+from ..users import actor_for, adopt, user_for_token
 
 blueprint = Blueprint("caseloop_api", __name__)
 log = logging.getLogger("caseloop.api")
@@ -40,6 +41,9 @@ def _before() -> tuple[Response, int] | None:
     limit = current_app.config["CASELOOP_MAX_BODY"]
     if request.content_length is not None and request.content_length > limit:
         return error_response(413, "too_large", f"the body is larger than {limit} bytes")
+    if any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        # PostgreSQL cannot compare text holding NUL; no filter value needs one.
+        return error_response(400, "bad_query", "the query string may not contain NUL (%00)")
     if request.endpoint in PUBLIC:
         return None
     st = state()
@@ -47,6 +51,9 @@ def _before() -> tuple[Response, int] | None:
         return error_response(503, "definitions_invalid",
                               "the definitions have errors; run 'caseloop check'")
     actor = st.user_loader() if st.user_loader is not None else None
+    if actor is not None and actor.id is None:
+        actor = adopt(st.db.session, actor,
+                      sees_all_roles=current_app.config["CASELOOP_SEE_ALL_ROLES"])
     if actor is None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
@@ -98,17 +105,29 @@ def _unexpected(exc: Exception) -> tuple[Response, int]:
     return error_response(500, "internal", "something went wrong on our side; it was logged")
 
 
-def json_errors_under(app: Any, prefix: str) -> None:
+def json_errors_under(app: Flask, prefix: str) -> None:
     """Unknown routes and wrong methods under the API prefix answer in JSON too
-    (a blueprint's own handlers never see routing errors)."""
+    (a blueprint's own handlers never see routing errors). Elsewhere the host
+    application's own handlers still answer, whether registered before or after."""
+    for status in (404, 405):
+        previous = app.error_handler_spec[None][status].get(default_exceptions[status])
+        app.register_error_handler(status, _json_under(app, prefix, previous))
 
+
+def _json_under(app: Flask, prefix: str, previous: Callable[[Any], Any] | None
+                ) -> Callable[[HTTPException], Any]:
     def handler(exc: HTTPException) -> Any:
         if request.path.startswith(prefix + "/") or request.path == prefix:
             return _http_error(exc)
+        if previous is not None:  # the host's handler for this status, replaced by ours
+            return previous(exc)
+        for cls in type(exc).__mro__:  # the host's catch-all, as Flask would have chosen it
+            found = app.error_handler_spec[None][None].get(cls)
+            if found is not None:
+                return found(exc)
         return exc
 
-    for status in (404, 405):
-        app.register_error_handler(status, handler)
+    return handler
 
 
 from . import openapi, routes  # noqa: E402,F401  (routes register on the blueprint)

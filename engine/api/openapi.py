@@ -59,6 +59,10 @@ def build(prefix: str) -> dict[str, Any]:
         spec.components.schema(name, schema=schema)
     case_id = _path_id()
     paths: dict[str, dict[str, Any]] = {
+        "/openapi.json": {"get": {
+            "summary": "This document (no token needed)", "security": [],
+            "responses": {"200": {"description": "the OpenAPI 3 document", "content": {
+                "application/json": {"schema": {"type": "object"}}}}}}},
         "/workflows": {"get": {"summary": "Workflows (current versions)",
                                "responses": _responses("200", None)}},
         "/workflows/{name}": {"get": {

@@ -21,6 +21,14 @@ from ..spec import Workflow
 from . import ApiError, blueprint
 from .schemas import CaseCreate, CaseQuery, PageQuery, TransitionBody, load
 
+#: Largest id a path or cursor may name (64-bit signed, as the id columns); larger
+#: ones are a 404 or a bad cursor instead of an overflow in the database driver.
+MAX_ID = 2**63 - 1
+#: ``<int:…>`` bounded to :data:`MAX_ID`.
+CASE_ID = f"<int(max={MAX_ID}):case_id>"
+#: JSON bodies nest at most this deep (a deeper one is a 400, not a RecursionError).
+MAX_DEPTH = 32
+
 
 def actor() -> Actor:
     found: Actor = g.caseloop_actor
@@ -50,6 +58,9 @@ def create_case() -> tuple[Response, int, dict[str, str]]:
     st, who = state(), actor()
     session = st.db.session
     key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 200 or not key.isprintable():
+        raise ApiError(400, "bad_idempotency_key", "an Idempotency-Key is at most 200 "
+                       "printable characters, e.g. a UUID")
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     if key:
         replay = _replay(key, digest, who)
@@ -57,7 +68,7 @@ def create_case() -> tuple[Response, int, dict[str, str]]:
             return replay
     case = st.cases().create(body["workflow"], body["data"], who)
     if key and who.id is not None:
-        session.add(IdempotentRequest(user_id=who.id, key=key[:200], request_hash=digest,
+        session.add(IdempotentRequest(user_id=who.id, key=key, request_hash=digest,
                                       case_id=case.id))
     out = case_json(case)
     try:
@@ -74,7 +85,7 @@ def create_case() -> tuple[Response, int, dict[str, str]]:
 def _replay(key: str, digest: str, who: Actor) -> tuple[Response, int, dict[str, str]] | None:
     session = state().db.session
     seen = session.execute(select(IdempotentRequest).where(
-        IdempotentRequest.user_id == who.id, IdempotentRequest.key == key[:200])
+        IdempotentRequest.user_id == who.id, IdempotentRequest.key == key)
     ).scalar_one_or_none()
     if seen is None:
         return None
@@ -123,14 +134,14 @@ def list_cases() -> Response:
                     "next_cursor": _make_cursor(last.updated_at, last.id) if last else None})
 
 
-@blueprint.get("/cases/<int:case_id>")
+@blueprint.get(f"/cases/{CASE_ID}")
 def get_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
     case = state().cases().get(case_id, actor())
     out = case_json(case, names=_names(case))
     return jsonify(out), 200, _case_headers(out)
 
 
-@blueprint.get("/cases/<int:case_id>/actions")
+@blueprint.get(f"/cases/{CASE_ID}/actions")
 def case_actions(case_id: int) -> tuple[Response, int, dict[str, str]]:
     cases = state().cases()
     case = cases.get(case_id, actor())
@@ -139,7 +150,7 @@ def case_actions(case_id: int) -> tuple[Response, int, dict[str, str]]:
     return jsonify(body), 200, {"ETag": f'"{case.version}"'}
 
 
-@blueprint.post("/cases/<int:case_id>/transitions/<trigger>")
+@blueprint.post(f"/cases/{CASE_ID}/transitions/<trigger>")
 def fire_transition(case_id: int, trigger: str) -> tuple[Response, int, dict[str, str]]:
     body = load(TransitionBody(), _json(optional=True))
     expected = _if_match()
@@ -150,7 +161,7 @@ def fire_transition(case_id: int, trigger: str) -> tuple[Response, int, dict[str
     return jsonify(out), 200, _case_headers(out)
 
 
-@blueprint.get("/cases/<int:case_id>/events")
+@blueprint.get(f"/cases/{CASE_ID}/events")
 def case_events(case_id: int) -> Response:
     query = load(PageQuery(), request.args.to_dict())
     session = state().db.session
@@ -224,21 +235,58 @@ def _field_json(f: Any, lang: str) -> dict[str, Any]:
 
 # -- helpers --------------------------------------------------------------------------------
 def _json(optional: bool = False) -> Any:
-    if optional and not request.get_data():
+    # Read at most the limit: a chunked body has no Content-Length for the
+    # early check in the blueprint's before_request to see.
+    limit = int(current_app.config["CASELOOP_MAX_BODY"])
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, "too_large", f"the body is larger than {limit} bytes")
+    if optional and not raw:
         return {}
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "bad_json", "the body is not valid JSON "
-                       "(send Content-Type: application/json)")
+    bad = ApiError(400, "bad_json", "the body is not valid JSON "
+                   "(send Content-Type: application/json)")
+    if not request.is_json:
+        raise bad
+    try:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
+        raise bad from None
+    problem = _json_problem(data)
+    if problem:
+        raise ApiError(400, "bad_json", problem)
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_problem(data: Any) -> str | None:
+    """What the database could not store or the engine should not walk: text
+    with NUL characters (PostgreSQL refuses them) and very deep nesting."""
+    todo: list[tuple[Any, int]] = [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            return f"the body nests deeper than {MAX_DEPTH} levels"
+        if isinstance(value, str) and "\x00" in value:
+            return "text in the body may not contain the NUL character (\\u0000)"
+        if isinstance(value, dict):
+            todo.extend((k, depth) for k in value)
+            todo.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            todo.extend((v, depth + 1) for v in value)
+    return None
 
 
 def _if_match() -> int | None:
     raw = request.headers.get("If-Match", "").strip()
     if not raw or raw == "*":
         return None
-    value = raw.removeprefix("W/").strip('"')
-    if not value.isdigit():
+    value = raw.removeprefix("W/")
+    if len(value) > 1 and value[0] == value[-1] == '"':
+        value = value[1:-1]  # quoted, as an ETag is; a bare number is forgiven
+    if not (value.isascii() and value.isdigit()):
         raise ApiError(400, "bad_if_match", "If-Match must be the case's ETag, e.g. \"3\"")
     return int(value)
 
@@ -271,7 +319,10 @@ def _cursor(raw: str) -> tuple[dt.datetime, int]:
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
         at, last_id = text.split("|")
-        return dt.datetime.fromisoformat(at), int(last_id)
+        found = dt.datetime.fromisoformat(at), int(last_id)
+        if not 0 <= found[1] <= MAX_ID:
+            raise ValueError(last_id)
+        return found
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_cursor", "the cursor is not one this API gave out") from None
 
