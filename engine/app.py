@@ -28,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     app.config["SECRET_KEY"] = app.config.get("CASELOOP_SECRET_KEY") or _instance_secret(app)
-    Caseloop(app)
+    Caseloop(app, cli_group=None)  # standalone: 'caseloop db upgrade', not 'caseloop caseloop …'
     return app
 
 

@@ -119,7 +119,7 @@ class Cases:
                     reference_prefix=wf.reference_prefix, state=wf.initial,
                     closed=initial.final, data=outcome.data, created_by=actor.id,
                     created_at=now, updated_at=now, parent_id=parent.id if parent else None,
-                    version=1)
+                    team_id=_default_team(actor, parent), version=1)
         self._sync_columns(wf, case)
         self.session.add(case)
         self.session.flush()  # the id, for the event and jobs below (INSERT … RETURNING)
@@ -201,6 +201,14 @@ class Cases:
     def _enter(self, wf: Workflow, case: Case, actor: Actor, depth: int) -> None:
         scope = self.scope(wf, case, actor, case.data)
         run_on_enter(self, wf, case, scope, actor, depth)
+
+
+def _default_team(actor: Actor, parent: Case | None) -> int | None:
+    """A new case lands in its parent's team, else in its creator's (the first, if
+    several), so teammates see it; an on-enter ``assign`` may move it."""
+    if parent is not None:
+        return parent.team_id
+    return min(actor.teams) if actor.teams and not actor.is_system else None
 
 
 def visible(case: Case, actor: Actor) -> bool:

@@ -74,13 +74,17 @@ class Caseloop:
     :param url_prefix: where the API (``<prefix>/api``) and pages are mounted.
     :param user_loader: returns the :class:`~caseloop.cases.Actor` of the request
         from the host's login; without it the API accepts bearer tokens only.
+    :param cli_group: the commands go under ``flask caseloop …`` so that a host's
+        own ``db`` command survives; ``None`` puts them at the top level.
     """
 
     def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None,
-                 url_prefix: str = "", user_loader: UserLoader | None = None) -> None:
+                 url_prefix: str = "", user_loader: UserLoader | None = None,
+                 cli_group: str | None = "caseloop") -> None:
         self.db = db
         self.url_prefix = url_prefix.rstrip("/")
         self.user_loader = user_loader
+        self.cli_group = cli_group
         if app is not None:
             self.init_app(app)
 
@@ -110,7 +114,7 @@ class Caseloop:
 
         app.register_blueprint(api.blueprint, url_prefix=f"{self.url_prefix}/api")
         api.json_errors_under(app, f"{self.url_prefix}/api")
-        cli.init_app(app)
+        cli.init_app(app, self.cli_group)
 
 
 def state() -> State:

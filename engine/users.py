@@ -7,6 +7,8 @@ import secrets
 from collections.abc import Iterable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .cases import Actor
@@ -89,7 +91,27 @@ def adopt(session: DbSession, actor: Actor, *, sees_all_roles: Iterable[str] = (
     Hosts authenticate people themselves (``user_loader``); Caseloop still needs
     an id for ``created_by``, assignment and history, and team ids for
     visibility. The row is made on first sight and its roles follow the host's.
+    This runs in a session of its own: the host's pending work is neither
+    committed nor rolled back here.
     """
+    for attempt in range(2):
+        with Session(bind=session.get_bind()) as own:
+            try:
+                user, teams = _adopt(own, actor)
+                own.flush()
+                user_id, team_ids = user.id, frozenset(t.id for t in teams)
+                own.commit()
+                break
+            except IntegrityError:  # the same person's first two requests raced
+                own.rollback()
+                if attempt:
+                    raise
+    return Actor(name=actor.name, roles=actor.roles, id=user_id, lang=actor.lang,
+                 teams=team_ids, team_names=actor.team_names,
+                 sees_all=actor.sees_all or bool(actor.roles & set(sees_all_roles)))
+
+
+def _adopt(session: Session, actor: Actor) -> tuple[User, list[Team]]:
     user = session.execute(select(User).where(User.name == actor.name)).scalar_one_or_none()
     if user is None:
         user = User(name=actor.name, display_name=actor.name, roles=sorted(actor.roles),
@@ -104,10 +126,7 @@ def adopt(session: DbSession, actor: Actor, *, sees_all_roles: Iterable[str] = (
     for team in teams:
         if team.id not in have:
             session.add(Membership(user_id=user.id, team_id=team.id))
-    session.commit()
-    return Actor(name=user.name, roles=actor.roles, id=user.id, lang=actor.lang,
-                 teams=frozenset(t.id for t in teams), team_names=actor.team_names,
-                 sees_all=actor.sees_all or bool(actor.roles & set(sees_all_roles)))
+    return user, teams
 
 
 def _digest(token: str) -> str:

@@ -19,6 +19,8 @@ import phonenumbers
 from .expr import ExprError
 from .spec.model import Field, Form, Text
 
+#: Longest user name or reference: the column a customer reference is copied to.
+REFERENCE_MAX = 200
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SCALES = {"rating": (1, 5), "nps": (0, 10), "ces": (1, 7)}
 
@@ -160,6 +162,8 @@ def convert(f: Field, raw: Any, *, region: str, lang: str, out: Outcome, path: s
         value = raw.strip() if t != "textarea" else raw
         if not value.strip():
             return None  # blank is empty, not too short
+        if t in ("user", "reference") and len(value) > REFERENCE_MAX:
+            raise Rejected("length", low=1, high=REFERENCE_MAX)  # it is copied to a column
         _length(f, value)
         _pattern(f, value)
         return value or None

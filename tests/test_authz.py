@@ -93,16 +93,16 @@ USERS: dict[str, Who] = {
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "red": ("alice", {"queue": "red"}),                       # team red, no assignee
     "blue_for_dave": ("carol", {"queue": "blue", "owner": "dave"}),  # team blue, assigned
-    "alices_own": ("alice", {"queue": "nobody"}),             # no team: its creator only
-    "for_bob": ("carol", {"owner": "bob"}),                    # no team, assigned to bob
+    "alices_own": ("alice", {"queue": "nobody"}),             # its creator's team (red)
+    "for_bob": ("carol", {"owner": "bob"}),                    # carol's team, assigned to bob
 }
 
 #: Who sees which case: own team, assigned to them, created by them, or a sees-all role.
 VISIBLE: dict[str, set[str]] = {
     "red": {"alice", "bob", "erin", "zed"},
     "blue_for_dave": {"carol", "dave", "zed"},
-    "alices_own": {"alice", "zed"},
-    "for_bob": {"bob", "carol", "zed"},
+    "alices_own": {"alice", "bob", "erin", "zed"},
+    "for_bob": {"bob", "carol", "dave", "zed"},
 }
 
 
@@ -167,7 +167,7 @@ def test_the_cases_are_where_the_matrix_says(world: World) -> None:
             got[name] = (case.team_id is not None, case.assignee_id is not None)
         s.remove()
     assert got == {"red": (True, False), "blue_for_dave": (True, True),
-                   "alices_own": (False, False), "for_bob": (False, True)}
+                   "alices_own": (True, False), "for_bob": (True, True)}
 
 
 @pytest.mark.parametrize("user", sorted(USERS))

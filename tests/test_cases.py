@@ -301,7 +301,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     app = build_app(request.param, tmp_path, FILES)
     with app.app_context():
         st = state()
-        agent = person(app, "alice", ["agent"], ["care"])
+        agent = person(app, "alice", ["agent"], ["desk"])  # the flow moves cases to care
         lead = person(app, "lena", ["lead"], ["care"], lang="zh")
         both = person(app, "bo", ["agent", "lead"], ["care"])
         cases = Cases(st.db.session, st.registry, clock=lambda: NOW)
@@ -316,7 +316,7 @@ def test_create_writes_the_case_and_its_created_event(env: Env) -> None:
     s = env.session
     case = s.get(Case, case.id)
     assert case is not None
-    # Inserted, then updated by the on-enter assignment.
+    # Inserted in its creator's team 'desk', then moved to 'care' by the on-enter assignment.
     assert (case.workflow, case.state, case.version, case.closed) == ("flow", "open", 2, False)
     wf = env.app.extensions["caseloop"].registry.workflow("flow")
     assert case.definition_version == wf.version
@@ -331,7 +331,8 @@ def test_create_writes_the_case_and_its_created_event(env: Env) -> None:
         ("created", "open", "alice", env.agent.id), ("assigned", None, "system", None)]
     assert events[0].payload == {"data": case.data}
     assert events[1].payload == {"action": "assign", "team": "care"}
-    assert case.team_id == next(iter(env.agent.teams))
+    care = s.execute(select(Team).where(Team.name == "care")).scalar_one()
+    assert case.team_id == care.id
     assert count(s, Job) == 0  # 'open' has no on-enter actions
 
 
@@ -568,7 +569,8 @@ def test_a_linked_case_starts_with_its_mapped_fields_and_parent(env: Env) -> Non
     env.fire(bug, "begin")
     s = env.session
     child = s.execute(select(Case).where(Case.parent_id == bug.id)).scalar_one()
-    assert (child.workflow, child.state, child.version) == ("task", "todo", 2)  # + assigned
+    # In its parent's team 'care' from the start, so the assignment to care changes nothing.
+    assert (child.workflow, child.state, child.version) == ("task", "todo", 1)
     # Mapped from the parent; 'effort' is required but unmapped: the system keeps what it could.
     assert child.data == {"summary": "Fix: Printer", "origin": bug.reference}
     assert child.team_id == care.id and child.created_by is None

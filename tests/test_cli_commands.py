@@ -330,8 +330,9 @@ def test_the_real_serve_answers_http(tmp_path: Path) -> None:
     token = cli("users", "token", "alice").strip()
     proc = subprocess.Popen([str(CASELOOP), "serve", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    output: list[str] = []
     try:
-        url = _wait_for_url(proc)
+        url = _wait_for_url(proc, output)
         request = urllib.request.Request(f"{url}api/workflows",
                                          headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -341,26 +342,40 @@ def test_the_real_serve_answers_http(tmp_path: Path) -> None:
         assert "complaint" in json.dumps(body)
     finally:
         proc.send_signal(signal.SIGTERM)  # what docker stop and systemd send
-        out, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)  # not communicate(): the reader thread owns stdout
+    assert proc.stderr is not None
+    err = proc.stderr.read()
     assert proc.returncode == 0, err
-    assert out.endswith("stopped\n")
+    # The reader thread owns stdout: give it a moment to take the last line.
+    deadline = time.monotonic() + 5
+    while not "".join(output).endswith("stopped\n") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.stderr.close()
+    assert proc.stdout is not None
+    proc.stdout.close()
+    assert "".join(output).endswith("stopped\n")
     assert "Traceback" not in err
 
 
-def _wait_for_url(proc: subprocess.Popen[str]) -> str:
-    """The URL serve prints, read by a thread so a silent server cannot hang the test."""
+def _wait_for_url(proc: subprocess.Popen[str], seen: list[str]) -> str:
+    """The URL serve prints, read by a thread (which keeps collecting every line into
+    ``seen``) so that a silent server cannot hang the test."""
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     stdout = proc.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
-    seen = []
+
+    def read() -> None:
+        for line in stdout:
+            seen.append(line)
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             line = lines.get(timeout=0.5)
         except queue.Empty:
             continue
-        seen.append(line)
         if "listening on " in line:
             return line.split("listening on ", 1)[1].split()[0]
     proc.kill()
