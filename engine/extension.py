@@ -59,7 +59,8 @@ class State:
     user_loader: UserLoader | None
     url_prefix: str
     load_error: DefinitionError | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: Host users already given a row (``adopt``), by what identifies them.
+    adopted: dict[tuple[Any, ...], Actor] = field(default_factory=dict)
 
     def cases(self) -> Cases:
         return Cases(self.db.session, self.registry,

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, default_exceptions
 
 from ..errors import CaseError
 from ..extension import state
-from ..users import actor_for, adopt, user_for_token
+from ..users import actor_for_token, adopt
 
 blueprint = Blueprint("caseloop_api", __name__)
 log = logging.getLogger("caseloop.api")
@@ -52,19 +52,24 @@ def _before() -> tuple[Response, int] | None:
                               "the definitions have errors; run 'caseloop check'")
     actor = st.user_loader() if st.user_loader is not None else None
     if actor is not None and actor.id is None:
-        actor = adopt(st.db.session, actor,
-                      sees_all_roles=current_app.config["CASELOOP_SEE_ALL_ROLES"])
+        # Ids never change: adopt each (name, roles, teams) once per process.
+        key = ("adopted", actor.name, actor.roles, actor.team_names, actor.lang)
+        adopted = st.adopted.get(key)
+        if adopted is None:
+            if len(st.adopted) > 10_000:
+                st.adopted.clear()
+            adopted = st.adopted[key] = adopt(
+                st.db.session, actor, sees_all_roles=current_app.config["CASELOOP_SEE_ALL_ROLES"])
+        actor = adopted
     if actor is None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _unauthorized("send 'Authorization: Bearer <token>' (caseloop users token)")
-        session = st.db.session
-        user = user_for_token(session, token.strip())
-        if user is None:
+        actor = actor_for_token(st.db.session, token.strip(),
+                                sees_all_roles=current_app.config["CASELOOP_SEE_ALL_ROLES"])
+        if actor is None:
             return _unauthorized("the token is unknown or revoked")
-        actor = actor_for(session, user,
-                          sees_all_roles=current_app.config["CASELOOP_SEE_ALL_ROLES"])
     lang = request.accept_languages.best_match(["zh", "en"])
     if lang and lang != actor.lang and "Accept-Language" in request.headers:
         from dataclasses import replace
