@@ -67,15 +67,6 @@ def revoke_tokens(session: DbSession, user: User) -> int:
     return len(tokens)
 
 
-def user_for_token(session: DbSession, token: str) -> User | None:
-    """The active user holding a valid, unrevoked token."""
-    row = session.execute(
-        select(User).join(Token, Token.user_id == User.id).where(
-            Token.digest == _digest(token), Token.revoked_at.is_(None), User.active.is_(True))
-    ).scalar_one_or_none()
-    return row
-
-
 def actor_for_token(session: DbSession, token: str, *, sees_all_roles: Iterable[str] = ()
                     ) -> Actor | None:
     """The actor holding a valid token, with their teams, in one query (this runs
