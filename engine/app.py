@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from . import __version__
 from .extension import DEFAULTS, Caseloop
 
 __all__ = ["DEFAULTS", "create_app"]
@@ -28,7 +29,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     app.config["SECRET_KEY"] = app.config.get("CASELOOP_SECRET_KEY") or _instance_secret(app)
-    Caseloop(app, cli_group=None)  # standalone: 'caseloop db upgrade', not 'caseloop caseloop …'
+    Caseloop(app, cli_group=None)
+
+    @app.get("/")
+    def index() -> dict[str, str]:
+        # Until the pages land, the root says where things are instead of a bare 404.
+        return {"name": "caseloop", "version": __version__, "api": "/api",
+                "openapi": "/api/openapi.json"}
+  # standalone: 'caseloop db upgrade', not 'caseloop caseloop …'
     return app
 
 

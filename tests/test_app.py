@@ -23,3 +23,12 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
 def test_environment_values_are_json_when_they_parse() -> None:
     env = {"CASELOOP_DEFINITIONS": '["x", "y"]', "CASELOOP_N": "3", "OTHER": "1"}
     assert _from_environment(env) == {"CASELOOP_DEFINITIONS": ["x", "y"], "CASELOOP_N": 3}
+
+
+def test_the_root_says_where_the_api_is(client: object) -> None:
+    from flask.testing import FlaskClient
+
+    assert isinstance(client, FlaskClient)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.json is not None and response.json["openapi"] == "/api/openapi.json"
