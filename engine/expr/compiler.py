@@ -26,6 +26,7 @@ from typing import Any, Final
 from celpy import celtypes as ct
 from lark import Token, Tree
 
+from .checker import bare_ident
 from .library import _CONVERSIONS, _METHODS, _call, _search, regex, size
 from .nodes import (
     _C,
@@ -205,7 +206,7 @@ class _Compiler:
         return self.fold(match, text)
 
     def _macro(self, method: str, target: _C, args: list[Tree[Any]]) -> _C:
-        var = _bare_ident(args[0])
+        var = bare_ident(args[0])
         if var is None:  # the checker refuses these; never reached
             raise ValueError("a macro variable must be a name")
         slot = len(self.bound)
@@ -267,17 +268,6 @@ class _Compiler:
             return _constant(_LITERALS[tok.type](tok))
         except (ValueError, ExprError) as exc:  # '9223372036854775808' fails when evaluated
             return _C(_failing(f"bad literal {tok.value}: {exc}"))
-
-
-def _bare_ident(node: Tree[Any] | Token) -> str | None:
-    while isinstance(node, Tree):
-        if node.data == "ident":
-            return str(node.children[0])
-        kids = [c for c in node.children if c is not None]
-        if len(kids) != 1:
-            return None
-        node = kids[0]
-    return None
 
 
 # cel-python's escapes, but its '.' does not take a line break, so it drops the line

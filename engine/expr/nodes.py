@@ -55,15 +55,18 @@ def _failing(message: str) -> Node:
 # field: null) comes through (null && true is null, as SQL's NULL AND TRUE), and two of
 # them make an error.
 
-def _both(left: Node, right: Node) -> Node:
-    def both(s: Scope, f: Frame) -> Any:
+def _logic(left: Node, right: Node, absorbing: bool, op: str) -> Node:
+    """``&&`` (absorbing False) and ``||`` (absorbing True)."""
+    passing = not absorbing
+
+    def logic(s: Scope, f: Frame) -> Any:
         try:
             a = left(s, f)
         except ExprError as exc:
             a = exc
-        if a is False:
-            return False
-        if a is True:
+        if a is absorbing:
+            return absorbing
+        if a is passing:
             return right(s, f)
         try:
             b = right(s, f)
@@ -71,40 +74,22 @@ def _both(left: Node, right: Node) -> Node:
             if isinstance(a, ExprError):
                 raise a from None
             raise
-        if b is False:
-            return False
-        if b is True:
+        if b is absorbing:
+            return absorbing
+        if b is passing:
             if isinstance(a, ExprError):
                 raise a
             return a
-        raise _no_overload("&&", a, b)
-    return both
+        raise _no_overload(op, a, b)
+    return logic
+
+
+def _both(left: Node, right: Node) -> Node:
+    return _logic(left, right, False, "&&")
 
 
 def _either(left: Node, right: Node) -> Node:
-    def either(s: Scope, f: Frame) -> Any:
-        try:
-            a = left(s, f)
-        except ExprError as exc:
-            a = exc
-        if a is True:
-            return True
-        if a is False:
-            return right(s, f)
-        try:
-            b = right(s, f)
-        except ExprError:
-            if isinstance(a, ExprError):
-                raise a from None
-            raise
-        if b is True:
-            return True
-        if b is False:
-            if isinstance(a, ExprError):
-                raise a
-            return a
-        raise _no_overload("||", a, b)
-    return either
+    return _logic(left, right, True, "||")
 
 
 # -- relations, with fast paths for the usual 'field OP literal' ----------------------------------
