@@ -163,8 +163,8 @@ def to_duration(value: Any) -> dt.timedelta:
         except Exception:
             raise ExprError(f"cannot convert '{value[:40]}' to a duration") from None
         return dt.timedelta(span.days, span.seconds, span.microseconds)
-    if t is int or t is Uint:
-        return _duration(dt.timedelta(seconds=value))  # cel-python's duration(seconds)
+    if t is int or t is Uint or t is bool:  # cel-python's duration(seconds); true is 1
+        return _duration(dt.timedelta(seconds=int(value)))
     raise _no_overload("duration", value)
 
 
