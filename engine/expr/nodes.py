@@ -167,42 +167,33 @@ def _items(value: Any, method: str) -> Sequence[Any]:
     raise ExprError(f"{method}() needs a list or a map, not {_kind(value)}")
 
 
-def _macro_all(target: Node, body: Node, slot: int) -> Node:
-    # cel-python folds logical_and over every element: any false decides; otherwise
-    # one error (or null) is the result, and two of them an error.
-    def all_(s: Scope, f: Frame) -> Any:
+def _quantifier(target: Node, body: Node, slot: int, deciding: bool, method: str) -> Node:
+    """``all`` (decided by a false) and ``exists`` (decided by a true). As cel-python,
+    which folds logical_and / logical_or over the elements: one deciding element
+    decides; otherwise one error (or null) is the result, and two of them an error."""
+    def quantify(s: Scope, f: Frame) -> Any:
         assert f is not None
         odd: list[Any] = []
-        for item in _items(target(s, f), "all"):
+        for item in _items(target(s, f), method):
             f[slot] = item
             try:
                 result = body(s, f)
             except ExprError as exc:
                 result = exc
-            if result is False:
-                return False
-            if result is not True:
+            if result is deciding:
+                return deciding
+            if result is not (not deciding):
                 odd.append(result)
-        return _fold_logic(odd, True, "all")
-    return all_
+        return _fold_logic(odd, not deciding, method)
+    return quantify
+
+
+def _macro_all(target: Node, body: Node, slot: int) -> Node:
+    return _quantifier(target, body, slot, False, "all")
 
 
 def _macro_exists(target: Node, body: Node, slot: int) -> Node:
-    def exists(s: Scope, f: Frame) -> Any:
-        assert f is not None
-        odd: list[Any] = []
-        for item in _items(target(s, f), "exists"):
-            f[slot] = item
-            try:
-                result = body(s, f)
-            except ExprError as exc:
-                result = exc
-            if result is True:
-                return True
-            if result is not False:
-                odd.append(result)
-        return _fold_logic(odd, False, "exists")
-    return exists
+    return _quantifier(target, body, slot, True, "exists")
 
 
 def _fold_logic(odd: list[Any], empty: bool, method: str) -> Any:
