@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from . import values
 from .expr import ExprError
-from .models import Case, Event, Job, Team, User
+from .models import Case, Event, Job, Team, User, append
 from .spec.model import Action, Workflow
 
 if TYPE_CHECKING:
@@ -104,9 +104,9 @@ def _set(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any
     if new != case.data:
         from .cases import changes
 
-        cases.session.add(Event(case_id=case.id, kind="action", actor_id=actor.id,
-                                actor_name=actor.name, payload={
-                                    "action": "set", "changes": changes(case.data, new)}))
+        append(cases.session, Event, case_id=case.id, kind="action", actor_id=actor.id,
+               actor_name=actor.name, at=scope["now"],
+               payload={"action": "set", "changes": changes(case.data, new)})
         case.data = new
 
 
@@ -138,20 +138,20 @@ def _apply_assign(cases: Cases, case: Case, a: Action, scope: dict[str, Any]) ->
     if assign.role:
         # Choosing a person with the role is the worker's job (load, availability).
         _job(cases, case, "assign", scope["now"], 0, role=assign.role)
-    cases.session.add(Event(case_id=case.id, kind="assigned", actor_name="system",
-                            payload=payload))
+    append(cases.session, Event, case_id=case.id, kind="assigned", actor_name="system",
+           at=scope["now"], payload=payload)
 
 
 def _job(cases: Cases, case: Case, kind: str, run_at: dt.datetime, index: int, /,
          **payload: Any) -> None:
     # Positional-only: a payload key may be named 'case' (the fire action's target).
-    cases.session.add(Job(kind=kind, case_id=case.id, run_at=run_at, payload=payload,
-                          created_at=cases.clock()))
+    append(cases.session, Job, kind=kind, case_id=case.id, run_at=run_at, payload=payload,
+           created_at=cases.clock())
 
 
 def _note(cases: Cases, case: Case, actor: Actor, message: str, /, **payload: Any) -> None:
-    cases.session.add(Event(case_id=case.id, kind="action", actor_id=actor.id,
-                            actor_name=actor.name, payload={"note": message, **payload}))
+    append(cases.session, Event, case_id=case.id, kind="action", actor_id=actor.id,
+           actor_name=actor.name, payload={"note": message, **payload})
 
 
 def _evaluate(mapping: Any, scope: dict[str, Any]) -> dict[str, Any]:

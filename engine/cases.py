@@ -19,7 +19,7 @@ from . import machine as machines
 from . import values
 from .actions import run_on_enter
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .models import Case, DbSession, Event, utcnow
+from .models import Case, DbSession, Event, append, utcnow
 from .registry import Registry
 from .spec.model import Transition, Workflow
 
@@ -126,10 +126,9 @@ class Cases:
         payload: dict[str, Any] = {"data": outcome.data}
         if outcome.errors:  # a system-started case keeps what it could map
             payload["warnings"] = outcome.errors
-        self.session.add(Event(case_id=case.id, kind="created", actor_id=actor.id,
-                               actor_name=actor.name, to_state=case.state, payload=payload,
-                               at=now))
-        self._enter(wf, case, actor, depth)
+        append(self.session, Event, case_id=case.id, kind="created", actor_id=actor.id,
+               actor_name=actor.name, to_state=case.state, payload=payload, at=now)
+        run_on_enter(self, wf, case, self.scope(wf, case, actor, case.data, now), actor, depth)
         # On-enter actions (set, assign) may change the new row: flush now so that the
         # version the caller reports is the one that will be committed.
         self.session.flush()
@@ -151,42 +150,42 @@ class Cases:
         if not t.allow & actor.acting_roles:
             raise Forbidden(f"your roles may not fire '{trigger}'")
         state = wf.states[case.state]
+        now = self.clock()
         outcome = values.clean(
             wf.form, data, base=case.data, lang=actor.lang, region=self.region,
-            names=self.scope(wf, case, actor, case.data), require=t.requires,
+            names=self.scope(wf, case, actor, case.data, now), require=t.requires,
             may_edit=lambda f: state.fields.of(f) == "editable" or f in t.requires)
         if not outcome.ok:
             raise Invalid("some fields are not valid", fields=outcome.errors)
-        scope = self.scope(wf, case, actor, outcome.data)
-        before, source = dict(case.data), case.state
+        scope = self.scope(wf, case, actor, outcome.data, now)
+        before, source = case.data, case.state
         if not machines.fire(self.registry.machine(wf), trigger, case, scope):
             message = t.guard.message.get(actor.lang) if t.guard else "not allowed"
             raise Invalid(message, code="guard_failed")
-        now = self.clock()
         case.data = outcome.data
         case.updated_at = now
         case.closed = wf.states[case.state].final
         self._sync_columns(wf, case)
-        self.session.add(Event(
-            case_id=case.id, kind="transition", actor_id=actor.id, actor_name=actor.name,
-            trigger=trigger, from_state=source, to_state=case.state, at=now,
-            payload={"changes": changes(before, outcome.data)}))
+        append(self.session, Event, case_id=case.id, kind="transition", actor_id=actor.id,
+               actor_name=actor.name, trigger=trigger, from_state=source,
+               to_state=case.state, at=now, payload={"changes": changes(before, outcome.data)})
+        scope["state"] = case.state
         try:
             # On-enter actions may flush (a linked case's id, a team lookup): the
             # version check can fail there as well as in the final flush.
-            self._enter(wf, case, actor, depth)
+            run_on_enter(self, wf, case, scope, actor, depth)
             self.session.flush()
         except StaleDataError:
             raise Conflict("the case changed meanwhile; reload it", code="stale") from None
         return case
 
     # -- helpers ------------------------------------------------------------------
-    def scope(self, wf: Workflow, case: Case, actor: Actor, data: Mapping[str, Any]
-              ) -> dict[str, Any]:
+    def scope(self, wf: Workflow, case: Case, actor: Actor, data: Mapping[str, Any],
+              now: dt.datetime | None = None) -> dict[str, Any]:
         """The names expressions see for this case."""
         # Exactly ``data``: a step that empties every field must not see the old values.
         scope: dict[str, Any] = values.expression_values(wf.form, data)
-        scope.update(now=self.clock(), state=case.state, created_at=case.created_at,
+        scope.update(now=now or self.clock(), state=case.state, created_at=case.created_at,
                      reference=case.reference if case.id else "", user=actor.names())
         return scope
 
@@ -197,10 +196,6 @@ class Cases:
         if wf.customer_field:
             value = case.data.get(wf.customer_field)
             case.customer_ref = str(value) if value is not None else None
-
-    def _enter(self, wf: Workflow, case: Case, actor: Actor, depth: int) -> None:
-        scope = self.scope(wf, case, actor, case.data)
-        run_on_enter(self, wf, case, scope, actor, depth)
 
 
 def _default_team(actor: Actor, parent: Case | None) -> int | None:

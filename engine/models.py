@@ -8,7 +8,7 @@ host's, the tables (all prefixed ``caseloop_``) are ours.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,8 +20,10 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    insert,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
 from sqlalchemy.types import TypeDecorator
@@ -215,6 +217,23 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def append(session: DbSession, model: type[Event] | type[Job], **values: Any) -> None:
+    """Write one history event or job row now, as a plain INSERT in the session's
+    transaction.
+
+    Both tables are append-only and nothing reads the row back in the same unit
+    of work, so the ORM's identity map and flush bookkeeping would only cost time
+    (about half of a transition's Python work). Column defaults still apply; a
+    rollback of the session removes the row like any other.
+    """
+    # On the session's connection, not session.execute: that would autoflush the
+    # case first, and an on-enter 'set' would then cost a second UPDATE.
+    session.connection().execute(_INSERTS[model], values)
+
+
+_INSERTS = {model: insert(cast(Table, model.__table__)) for model in (Event, Job)}
 
 
 class IdempotentRequest(Base):

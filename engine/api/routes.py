@@ -28,6 +28,9 @@ MAX_ID = 2**63 - 1
 CASE_ID = f"<int(max={MAX_ID}):case_id>"
 #: JSON bodies nest at most this deep (a deeper one is a 400, not a RecursionError).
 MAX_DEPTH = 32
+#: One instance of each: building a marshmallow schema costs more than loading with it.
+CASE_CREATE, CASE_QUERY = CaseCreate(), CaseQuery()
+TRANSITION_BODY, PAGE_QUERY = TransitionBody(), PageQuery()
 
 
 def actor() -> Actor:
@@ -54,7 +57,7 @@ def get_workflow(name: str) -> Response:
 # -- cases --------------------------------------------------------------------------------
 @blueprint.post("/cases")
 def create_case() -> tuple[Response, int, dict[str, str]]:
-    body = load(CaseCreate(), _json())
+    body = load(CASE_CREATE, _json())
     st, who = state(), actor()
     session = st.db.session
     key = request.headers.get("Idempotency-Key", "").strip()
@@ -101,7 +104,7 @@ def _replay(key: str, digest: str, who: Actor) -> tuple[Response, int, dict[str,
 
 @blueprint.get("/cases")
 def list_cases() -> Response:
-    query = load(CaseQuery(), request.args.to_dict())
+    query = load(CASE_QUERY, request.args.to_dict())
     who, session = actor(), state().db.session
     limit = _limit(query)
     assignee, team = aliased(User), aliased(Team)
@@ -152,7 +155,7 @@ def case_actions(case_id: int) -> tuple[Response, int, dict[str, str]]:
 
 @blueprint.post(f"/cases/{CASE_ID}/transitions/<trigger>")
 def fire_transition(case_id: int, trigger: str) -> tuple[Response, int, dict[str, str]]:
-    body = load(TransitionBody(), _json(optional=True))
+    body = load(TRANSITION_BODY, _json(optional=True))
     expected = _if_match()
     st = state()
     case = st.cases().fire(case_id, trigger, body["data"], actor(), expected_version=expected)
@@ -163,7 +166,7 @@ def fire_transition(case_id: int, trigger: str) -> tuple[Response, int, dict[str
 
 @blueprint.get(f"/cases/{CASE_ID}/events")
 def case_events(case_id: int) -> Response:
-    query = load(PageQuery(), request.args.to_dict())
+    query = load(PAGE_QUERY, request.args.to_dict())
     session = state().db.session
     state().cases().get(case_id, actor())  # visibility
     limit = _limit(query)
