@@ -11,9 +11,12 @@ job, measures interleaved blocks (A B, then B A, ...) over many cases:
   shared model-less machine, writes the event and the on-enter job);
 - bare: the same SQL by hand with the same models: get by primary key, change the
   state (``UPDATE ... WHERE id = ? AND version = ?``), insert the event and the job,
-  commit.
+  commit (the baseline the target is measured against);
+- bare Core: the same four statements with SQLAlchemy Core and no ORM at all, the
+  floor (reported, not gated). Caseloop writes events and jobs as Core INSERTs
+  (append-only rows need no unit of work), so it can beat the ORM baseline.
 
-Prints ops/s of each and the ratio (target >= 0.95x, gate 0.85x), the SQL statements
+Prints ops/s of each and the ratio (target >= 0.95x bare ORM), the SQL statements
 per operation (expected 1 SELECT + 1 UPDATE + 2 INSERT + COMMIT; a rejected guard or
 a stale version: 1 SELECT and no write), YAML parses and machines built while
 measuring (expected 0), and the memory growth after --memory transitions of each
@@ -39,7 +42,7 @@ from typing import Any
 
 import sqlalchemy
 from ruamel.yaml import YAML
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert, select, update
 from sqlalchemy.orm import Session
 from transitions import Machine
 
@@ -137,6 +140,25 @@ class Bench:
                             payload={"to": ["team"], "channel": None, "state": dest,
                                      "message": MESSAGES[dest]}))
             session.commit()
+        self.states[case_id] = dest
+
+    def bare_core(self, case_id: int) -> None:
+        with self.engine.begin() as conn:
+            source, version = conn.execute(select(Case.state, Case.version).where(
+                Case.id == case_id)).one()
+            trigger, dest = FLIP[source]
+            now = utcnow()
+            done = conn.execute(update(Case).where(Case.id == case_id, Case.version == version)
+                                .values(state=dest, updated_at=now, version=version + 1))
+            assert done.rowcount == 1
+            conn.execute(insert(Event), {
+                "case_id": case_id, "kind": "transition", "actor_id": self.actor.id,
+                "actor_name": self.actor.name, "trigger": trigger, "from_state": source,
+                "to_state": dest, "payload": {"changes": {}}, "at": now})
+            conn.execute(insert(Job), {
+                "kind": "notify", "case_id": case_id, "run_at": now, "created_at": now,
+                "payload": {"to": ["team"], "channel": None, "state": dest,
+                            "message": MESSAGES[dest]}})
         self.states[case_id] = dest
 
     # -- the refusals (no writes expected) --------------------------------------------------
@@ -275,8 +297,9 @@ def main() -> int:
             bench = Bench(engine, registry, actor)
             ids_a = make_cases(engine, registry, actor, args.cases)
             ids_b = make_cases(engine, registry, actor, args.cases)
+            ids_c = make_cases(engine, registry, actor, args.cases)
             low = make_cases(engine, registry, actor, 50, priority="low")
-            bench.states.update({i: "open" for i in ids_a + ids_b + low})
+            bench.states.update({i: "open" for i in ids_a + ids_b + ids_c + low})
             wf = registry.workflow("ticket")
             assert wf is not None
 
@@ -284,6 +307,7 @@ def main() -> int:
             for i in range(200):
                 bench.caseloop(ids_a[i])
                 bench.bare(ids_b[i])
+                bench.bare_core(ids_c[i])
             counted = 200
             with statements(engine) as c_a:
                 for i in range(counted):
@@ -291,6 +315,9 @@ def main() -> int:
             with statements(engine) as c_b:
                 for i in range(counted):
                     bench.bare(ids_b[i])
+            with statements(engine) as c_core:
+                for i in range(counted):
+                    bench.bare_core(ids_c[i])
             with statements(engine) as c_guard:
                 for i in range(counted):
                     bench.rejected_guard(low[i % len(low)])
@@ -299,12 +326,14 @@ def main() -> int:
                     bench.stale(ids_a[i])
 
             # Timing: interleaved blocks, the order alternating every round.
-            runs: dict[str, list[float]] = {"caseloop": [], "bare": []}
-            ops = {"caseloop": (bench.caseloop, ids_a), "bare": (bench.bare, ids_b)}
-            cursor = {"caseloop": 0, "bare": 0}
+            runs: dict[str, list[float]] = {"caseloop": [], "bare": [], "core": []}
+            ops = {"caseloop": (bench.caseloop, ids_a), "bare": (bench.bare, ids_b),
+                   "core": (bench.bare_core, ids_c)}
+            cursor = {"caseloop": 0, "bare": 0, "core": 0}
             with spies() as spied:
                 for r in range(args.rounds):
-                    for name in (("caseloop", "bare") if r % 2 == 0 else ("bare", "caseloop")):
+                    order = ["caseloop", "bare", "core"]
+                    for name in order if r % 2 == 0 else order[::-1]:
                         op, ids = ops[name]
                         start = time.perf_counter()
                         for _ in range(args.block):
@@ -321,6 +350,7 @@ def main() -> int:
     med = {k: statistics.median(v) for k, v in runs.items()}
     ratio = med["caseloop"] / med["bare"]
     extra_mb = (grown_a - grown_b) / 2**20
+    floor = med["caseloop"] / med["core"]
     print(f"B2 transition in-process: {args.cases} cases per side, {args.rounds} rounds x "
           f"{args.block} ops, SQLite WAL; Python {platform.python_version()}, "
           f"SQLAlchemy {sqlalchemy.__version__}")
@@ -328,6 +358,7 @@ def main() -> int:
     print("| operation | median ops/s | min | max | ms/op | SQL per op |")
     print("|---|---:|---:|---:|---:|---|")
     for name, label, counts in (("bare", "bare ORM (baseline)", c_b),
+                                ("core", "bare Core (floor, not gated)", c_core),
                                 ("caseloop", "Caseloop `Cases.fire` + commit", c_a)):
         values = runs[name]
         print(f"| {label} | {med[name]:,.0f} | {min(values):,.0f} | {max(values):,.0f} | "
@@ -345,8 +376,7 @@ def main() -> int:
     exact = {k: v / counted for k, v in c_a.items()} == dict(expected)
     no_write = all(c[k] == 0 for c in (c_guard, c_stale) for k in ("UPDATE", "INSERT", "DELETE"))
     gates = [
-        ("ratio >= 0.85x bare (gate; target 0.95x)", ratio >= 0.85, f"{ratio:.2f}x"),
-        ("ratio >= 0.95x bare (goal)", ratio >= 0.95, f"{ratio:.2f}x"),
+        ("ratio >= 0.95x bare ORM (target)", ratio >= 0.95, f"{ratio:.2f}x"),
         ("exactly 1 SELECT + 1 UPDATE + 2 INSERT + COMMIT", exact, per_op(c_a, counted)),
         ("refused (guard, stale): no write", no_write, "0 writes" if no_write else "writes!"),
         ("0 YAML parses, 0 machines built while timing",
@@ -356,6 +386,8 @@ def main() -> int:
         (f"memory after {args.memory:,} ops <= 1 MB above bare", extra_mb <= 1.0,
          f"{extra_mb * 1024:+,.1f} KiB"),
     ]
+    print(f"Caseloop vs bare Core (the floor, for information): {floor:.2f}x")
+    print()
     print("| check | result | |")
     print("|---|---|---|")
     for label, ok, figure in gates:
@@ -365,11 +397,11 @@ def main() -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "runs": runs, "medians": med, "ratio": ratio,
-            "statements": {"caseloop": c_a, "bare": c_b, "guard": c_guard, "stale": c_stale},
+            "runs": runs, "medians": med, "ratio": ratio, "vs_core": floor,
+            "statements": {"caseloop": c_a, "bare": c_b, "core": c_core, "guard": c_guard,
+                           "stale": c_stale},
             "memory": {"caseloop": grown_a, "bare": grown_b}}, indent=2))
-    # The 0.95x goal is reported, not enforced: it is within the noise of a shared runner.
-    return 0 if all(ok for label, ok, _ in gates if "(goal)" not in label) else 1
+    return 0 if all(ok for _, ok, _ in gates) else 1
 
 
 if __name__ == "__main__":
