@@ -38,7 +38,7 @@ def _start(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, A
     data = _evaluate(a.map, scope)
     if a.after is not None:
         _job(cases, case, "start", scope["now"] + a.after, index, workflow=a.workflow, data=data,
-             assign=_assign_payload(a))
+             assign=_assign_payload(a, scope))
         return
     if depth >= cases.max_depth:
         _note(cases, case, actor, f"not started: linked cases nested deeper than "
@@ -164,11 +164,19 @@ def _evaluate(mapping: Any, scope: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _assign_payload(a: Action) -> dict[str, Any] | None:
+def _assign_payload(a: Action, scope: dict[str, Any]) -> dict[str, Any] | None:
+    """Who gets a case started later: the user expression is evaluated now, over
+    the case as it is when the start is scheduled."""
     if a.assign is None:
         return None
+    user = None
+    if a.assign.user is not None:
+        try:
+            user = a.assign.user.evaluate(scope)
+        except ExprError:
+            user = None
     return {"team": a.assign.team, "role": a.assign.role,
-            "user": a.assign.user.source if a.assign.user else None}
+            "user": user if isinstance(user, str) and user else None}
 
 
 _HANDLERS = {

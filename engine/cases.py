@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import machine as machines
-from . import values
+from . import sla, values
 from .actions import run_on_enter
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .models import Case, DbSession, Event, append, utcnow
@@ -118,9 +118,13 @@ class Cases:
         case = Case(workflow=wf.name, definition_version=wf.version,
                     reference_prefix=wf.reference_prefix, state=wf.initial,
                     closed=initial.final, data=outcome.data, created_by=actor.id,
-                    created_at=now, updated_at=now, parent_id=parent.id if parent else None,
+                    created_at=now, updated_at=now, entered_at=now,
+                    parent_id=parent.id if parent else None,
                     team_id=_default_team(actor, parent), version=1)
         self._sync_columns(wf, case)
+        if wf.sla is not None:  # before the INSERT, so that it carries the clock
+            sla.begin(wf, case, {**scope, **values.expression_values(wf.form, case.data)},
+                      self.registry.current.calendars, now)
         self.session.add(case)
         self.session.flush()  # the id, for the event and jobs below (INSERT … RETURNING)
         payload: dict[str, Any] = {"data": outcome.data}
@@ -163,13 +167,14 @@ class Cases:
             message = t.guard.message.get(actor.lang) if t.guard else "not allowed"
             raise Invalid(message, code="guard_failed")
         case.data = outcome.data
-        case.updated_at = now
+        case.updated_at = case.entered_at = now
         case.closed = wf.states[case.state].final
         self._sync_columns(wf, case)
         append(self.session, Event, case_id=case.id, kind="transition", actor_id=actor.id,
                actor_name=actor.name, trigger=trigger, from_state=source,
                to_state=case.state, at=now, payload={"changes": changes(before, outcome.data)})
         scope["state"] = case.state
+        sla.entered(wf, case, self.registry.current.calendars, now)
         try:
             # On-enter actions may flush (a linked case's id, a team lookup): the
             # version check can fail there as well as in the final flush.

@@ -45,6 +45,18 @@ DEFAULTS: dict[str, Any] = {
     # Page size of list endpoints (and the largest a client may ask for).
     "CASELOOP_PAGE_SIZE": 50,
     "CASELOOP_MAX_PAGE_SIZE": 200,
+    # Jobs: seconds a claim holds (another worker retakes the job after it), longest
+    # a handler may run, pause between polls when nothing is due; whether 'serve'
+    # runs a worker in the same process.
+    "CASELOOP_JOB_LEASE": 300,
+    "CASELOOP_JOB_TIME_LIMIT": 60,
+    "CASELOOP_WORKER_POLL": 1.0,
+    "CASELOOP_SERVE_WORKER": True,
+    # Notifications: SMTP server (empty: emails are written to the mail log only),
+    # sender, and the language of customers whose case does not say.
+    "CASELOOP_SMTP_URL": "",
+    "CASELOOP_MAIL_FROM": "caseloop@localhost",
+    "CASELOOP_DEFAULT_LANGUAGE": "zh",
 }
 
 UserLoader = Callable[[], Actor | None]

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     insert,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
@@ -140,6 +141,9 @@ class Case(Base):
         Index("ix_caseloop_cases_team", "team_id", "closed", "updated_at", "id"),
         Index("ix_caseloop_cases_workflow", "workflow", "state", "updated_at", "id"),
         Index("ix_caseloop_cases_updated", "updated_at", "id"),
+        # Lists of overdue / due-soon open cases, and the SLA sweep's next moments.
+        Index("ix_caseloop_cases_due", "closed", "due_at"),
+        Index("ix_caseloop_cases_sla_next", "sla_next_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -164,6 +168,21 @@ class Case(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Optimistic lock: every change bumps it; a stale writer gets a conflict.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Added in revision 0002 (after 'version', where the migration puts them).
+    #: When the case entered its current state (timers set there check it).
+    entered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: The SLA policy that applies, chosen at creation (none without an SLA).
+    sla_policy: Mapped[str | None] = mapped_column(String(64))
+    #: Per target: {"due_at", "met_at", "breached", "paused_s", "warned", "level"}.
+    sla: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
+    #: The earliest deadline of the targets not yet met (lists sort and filter on it).
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: A target was missed.
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Since when the clock is paused (a state of a paused category), else empty.
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: The next SLA moment (a warning, a breach, an escalation) the worker acts on.
+    sla_next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -217,6 +236,37 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When it ended (done, dead or cancelled).
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: What the handler reported (a note for people: "case left the state", a message id).
+    result: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    """A message to a person, written by the worker from a ``notify`` job: the
+    in-app inbox, and the mail log of an install without SMTP."""
+
+    __tablename__ = "caseloop_notifications"
+    __table_args__ = (Index("ix_caseloop_notifications_user", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("caseloop_jobs.id",
+                                                          ondelete="SET NULL"))
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("caseloop_cases.id", ondelete="CASCADE"), index=True)
+    #: inbox, email, sms, webhook or a plugin's channel
+    channel: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("caseloop_users.id",
+                                                           ondelete="CASCADE"))
+    #: Email address, phone number or URL; empty for the inbox.
+    address: Mapped[str] = mapped_column(String(320), default="")
+    lang: Mapped[str] = mapped_column(String(8), default="zh")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: sent, logged (no SMTP configured), failed
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 def append(session: DbSession, model: type[Event] | type[Job], **values: Any) -> None:

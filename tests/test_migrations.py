@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +61,7 @@ def test_migrations_on_an_empty_database_build_the_models_schema(empty: Engine) 
     assert migrations.current(empty) is None
     assert migrations.upgrade(empty) == (None, migrations.head())
     assert migrations.differences(empty) == []
-    assert migrations.current(empty) == migrations.head() == "0001"
+    assert migrations.current(empty) == migrations.head() == "0002"
     # Every table of the models, and our version table under its own name.
     tables = set(inspect(empty).get_table_names())
     assert set(Base.metadata.tables) | {migrations.VERSION_TABLE} == tables
@@ -128,7 +129,7 @@ def test_tables_made_without_migrations_are_refused_until_stamped(empty: Engine)
         migrations.upgrade(empty)
     assert migrations.current(empty) is None
     migrations.stamp(empty)
-    assert migrations.upgrade(empty) == ("0001", "0001")
+    assert migrations.upgrade(empty) == ("0002", "0002")
 
 
 def test_concurrent_upgrades_on_postgresql_take_turns() -> None:
@@ -164,7 +165,24 @@ def test_the_alembic_command_line_is_turned_away() -> None:
 def test_the_scripts_ship_inside_the_package() -> None:
     folder = Path(migrations.HERE)
     assert (folder / "env.py").is_file() and (folder / "script.py.mako").is_file()
-    assert [p.name for p in sorted((folder / "versions").glob("*.py"))] == ["0001_initial.py"]
+    assert [p.name for p in sorted((folder / "versions").glob("*.py"))] == [
+        "0001_initial.py", "0002_jobs_sla_notifications.py"]
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text("utf-8")
     assert '"caseloop.migrations"' in pyproject
     assert '"migrations/script.py.mako", "migrations/versions/*.py"' in pyproject
+
+
+def test_rows_written_before_0002_get_its_defaults(empty: Engine) -> None:
+    """A case stored by a 0001 install stays valid: no SLA, not breached."""
+    with empty.begin() as conn:
+        command.upgrade(migrations.config(conn), "0001")
+        conn.execute(text(
+            "INSERT INTO caseloop_cases (workflow, definition_version, reference_prefix, state,"
+            " closed, data, created_at, updated_at, version) VALUES ('complaint', 'v1', 'CMP',"
+            " 'received', false, '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"))
+    assert migrations.upgrade(empty) == ("0001", "0002")
+    with empty.connect() as conn:
+        row = conn.execute(text("SELECT sla, sla_breached, due_at, entered_at"
+                                " FROM caseloop_cases")).one()
+    assert (json.loads(row[0]) if isinstance(row[0], str) else row[0]) == {}
+    assert (bool(row[1]), row[2], row[3]) == (False, None, None)

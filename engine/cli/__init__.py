@@ -12,11 +12,12 @@ from .cases import cases_group
 from .check import check_command, schema_command
 from .db import db_group
 from .demo import demo_command
+from .jobs import jobs_group, worker_command
 from .serve import serve_command
 from .users import users_group
 
 COMMANDS = (check_command, schema_command, db_group, serve_command, demo_command, users_group,
-            cases_group)
+            cases_group, worker_command, jobs_group)
 
 
 def init_app(app: Flask, group: str | None = None) -> None:

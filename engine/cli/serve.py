@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from .. import migrations
 from ..extension import state
 from ..server import THREADS, Server
+from ..worker import start_in_background
 from .common import _count, _database, _refuse_broken_definitions, _url
 
 
@@ -60,6 +61,17 @@ def run(host: str, port: int, threads: int) -> None:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what uses the port "
             "or choose another with --port") from None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker = None
+    if app.config["CASELOOP_SERVE_WORKER"]:
+        worker, thread = start_in_background(app)
+        click.echo("jobs: a worker runs in this process (CASELOOP_SERVE_WORKER=false turns "
+                   "it off when 'caseloop worker' runs apart)")
     click.echo(f"Caseloop is listening on {server.url} (Ctrl+C stops it)")
-    server.run()
+    try:
+        server.run()
+    finally:
+        if worker is not None:
+            worker.stop.set()  # the job in hand finishes; claimed ones go back
+            thread.join(timeout=float(app.config["CASELOOP_JOB_TIME_LIMIT"]) + 5)
     click.echo("stopped")
