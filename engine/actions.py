@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from . import values
 from .expr import ExprError
-from .models import Case, Event, Job, Team, User, append
+from .models import Case, Event, Job, User, append, team_named
 from .spec.model import Action, Workflow
 
 if TYPE_CHECKING:
@@ -121,8 +121,7 @@ def _apply_assign(cases: Cases, case: Case, a: Action, scope: dict[str, Any]) ->
         return
     payload: dict[str, Any] = {"action": "assign"}
     if assign.team:
-        team = cases.session.execute(select(Team).where(Team.name == assign.team)
-                                     ).scalar_one_or_none()
+        team = team_named(cases.session, assign.team)
         if team is not None:
             case.team_id = team.id
         payload["team"] = assign.team if team is not None else None

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from .errors import CaseError, Conflict
 from .jobs import Context, Fail, Handler, Retry, Skip
-from .models import Case, Event, Membership, Team, User, append
+from .models import Case, Event, Membership, User, append, team_named
 
 #: A stale case (someone else wrote it between our read and write): try again soon.
 CONFLICT_DELAY = dt.timedelta(seconds=5)
@@ -42,8 +42,7 @@ def start(ctx: Context) -> str | None:
                              parent=parent)
     assign = p.get("assign") or {}
     if assign.get("team"):
-        team = ctx.session.execute(select(Team).where(Team.name == assign["team"])
-                                   ).scalar_one_or_none()
+        team = team_named(ctx.session, str(assign["team"]))
         child.team_id = team.id if team is not None else child.team_id
     if assign.get("user"):
         user = _user_named(ctx, str(assign["user"]))

@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     insert,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
 from sqlalchemy.types import TypeDecorator
@@ -267,6 +268,11 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(16), default="sent")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+def team_named(session: DbSession, name: str) -> Team | None:
+    """The team an assignment names (on-enter actions, delayed starts, escalations)."""
+    return session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
 
 
 def append(session: DbSession, model: type[Event] | type[Job], **values: Any) -> None:

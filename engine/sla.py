@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import worktime
-from .models import Case, Event, Job, Team, append
+from .models import Case, Event, Job, append, team_named
 from .registry import Registry
 from .spec.model import Calendar, Escalation, Policy, Target, Workflow
 
@@ -147,8 +147,7 @@ def _escalate(session: Session, wf: Workflow, case: Case, t: Target, esc: Escala
             case.priority = higher
     if esc.assign is not None:
         if esc.assign.team:
-            team = session.execute(select(Team).where(Team.name == esc.assign.team)
-                                   ).scalar_one_or_none()
+            team = team_named(session, esc.assign.team)
             if team is not None:
                 case.team_id = did["team"] = team.id
         if esc.assign.role:
