@@ -1,10 +1,11 @@
 """On-enter actions: what happens when a case enters a state.
 
 Actions that change Caseloop's own data run here, in the caller's
-transaction: ``start`` (a linked case now), ``set`` and ``assign``. Actions
-that wait or reach outside run later from a job row written in the same
-transaction: timers, delayed starts, notifications, CRM pushes and firing a
-transition on a linked case (which must never fail the step that caused it).
+transaction: ``start`` (a linked case now), ``set``, ``assign``, ``measure``
+and the dropping of scheduled starts by ``cancel``. Actions that wait or reach
+outside run later from a job row written in the same transaction: timers,
+delayed starts, reminders, notifications, CRM pushes and firing a transition
+on a linked case (which must never fail the step that caused it).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from . import values
 from .expr import ExprError
-from .models import Case, Event, Job, User, append, team_named
+from .indicators import NotMeasurable, measure
+from .models import Case, DbSession, Event, Job, User, append, reference, team_named
 from .spec.model import Action, Workflow
 
 if TYPE_CHECKING:
@@ -47,6 +49,12 @@ def _start(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, A
     from .cases import Actor as _Actor
 
     assert a.workflow is not None
+    target = cases.registry.workflow(a.workflow)
+    if target is not None and (why := recontact_blocked(cases.session, target, data,
+                                                        scope["now"])):
+        _note(cases, case, actor, f"{a.workflow} not started: {why}", action="start",
+              workflow=a.workflow)
+        return
     child = cases.create(a.workflow, data, _Actor.system(), parent=case, depth=depth + 1)
     if a.assign is not None:
         _apply_assign(cases, child, a, scope)
@@ -101,13 +109,95 @@ def _set(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any
         except values.Rejected:  # a value that does not fit is skipped, and said so
             _note(cases, case, actor, f"'{name}' not set: the value does not fit",
                   action="set")
+    _store(cases, wf, case, new, scope, actor, {"action": "set"})
+
+
+def _store(cases: Cases, wf: Workflow, case: Case, new: dict[str, Any], scope: dict[str, Any],
+           actor: Actor, payload: dict[str, Any]) -> None:
+    """Write what an action set, with computed fields brought up to date, and let
+    the actions after it see the new values."""
+    new = values.recompute(wf.form, new, scope)
     if new != case.data:
         from .cases import changes
 
         append(cases.session, Event, case_id=case.id, kind="action", actor_id=actor.id,
                actor_name=actor.name, at=scope["now"],
-               payload={"action": "set", "changes": changes(case.data, new)})
+               payload={**payload, "changes": changes(case.data, new)})
         case.data = new
+        scope.update(values.expression_values(wf.form, new))
+
+
+def _measure(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any],
+             actor: Actor, depth: int, index: int) -> None:
+    m = a.measure
+    assert m is not None
+    try:
+        figure = measure(cases.session, m, scope, scope["now"])
+    except NotMeasurable as exc:
+        _note(cases, case, actor, f"not measured: {exc}", action="measure")
+        return
+    new = dict(case.data)
+    if figure.value is None:
+        new.pop(m.into, None)
+    else:
+        f = wf.form.field(m.into)
+        places = f.places if f is not None and f.places is not None else 4
+        number = round(figure.value, places)
+        new[m.into] = int(number) if f is not None and f.type != "decimal" else number
+    lang = "zh" if str(case.data.get("preferred_language", "")).startswith("zh") else "en"
+    if m.report:
+        new[m.report] = figure.describe(lang)
+    _store(cases, wf, case, new, scope, actor, {
+        "action": "measure", "value": figure.value, "n": figure.n,
+        "since": figure.since.isoformat(), "until": figure.until.isoformat(),
+        "where": {k: values.stored(v) for k, v in figure.where.items()},
+        "figures": figure.describe("en")})
+
+
+def _cancel(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any],
+            actor: Actor, depth: int, index: int) -> None:
+    """Withdraw linked cases of a workflow: drop its starts still scheduled (in
+    this transaction, so none can start after) and have its open cases take the
+    trigger (through the outbox, so that a case which cannot take it now does not
+    fail this step)."""
+    now = scope["now"]
+    pending = [job_id for job_id, payload in cases.session.execute(
+        select(Job.id, Job.payload).where(Job.case_id == case.id, Job.kind == "start",
+                                          Job.status == "pending"))
+        if (payload or {}).get("workflow") == a.workflow]
+    if pending:
+        cases.session.execute(update(Job).where(Job.id.in_(pending), Job.status == "pending")
+                              .values(status="cancelled", finished_at=now,
+                                      result=f"withdrawn: {case.reference} entered "
+                                             f"'{case.state}'"))
+    withdrawn, left = [], []
+    if a.trigger is not None:
+        data = _evaluate(a.map, scope)
+        for child in cases.session.execute(select(Case).where(
+                Case.parent_id == case.id, Case.workflow == a.workflow,
+                Case.closed.is_(False)).order_by(Case.id)).scalars():
+            child_wf = cases.workflow_of(child)
+            if any(t.trigger == a.trigger for t in child_wf.transitions_from(child.state)):
+                _job(cases, child, "fire", now, index, case="self", trigger=a.trigger,
+                     data=data)
+                withdrawn.append(child.reference)
+            elif child_wf.states[child.state].category != "done":
+                left.append(f"{child.reference} ({child.state})")
+    if pending or withdrawn or left:
+        payload: dict[str, Any] = {"action": "cancel", "workflow": a.workflow,
+                                   "scheduled_dropped": len(pending), "cases": withdrawn}
+        if left:
+            payload["note"] = (f"left as they are ('{a.trigger}' is not possible now): "
+                               + ", ".join(left))
+        append(cases.session, Event, case_id=case.id, kind="action", actor_id=actor.id,
+               actor_name=actor.name, at=now, payload=payload)
+
+
+def _remind(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any],
+            actor: Actor, depth: int, index: int) -> None:
+    # The first check runs at once; each check schedules the next (reminders.py).
+    _job(cases, case, "remind", scope["now"], index, state=case.state, action=index,
+         entered_at=scope["now"].isoformat(), sent={})
 
 
 def _assign(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any],
@@ -178,7 +268,31 @@ def _assign_payload(a: Action, scope: dict[str, Any]) -> dict[str, Any] | None:
             "user": user if isinstance(user, str) and user else None}
 
 
+def recontact_blocked(session: DbSession, wf: Workflow, data: dict[str, Any],
+                      now: dt.datetime) -> str | None:
+    """Why a customer may not get an automatic new case of ``wf`` now (its
+    cooldown), or None. A case without a customer is never held back."""
+    if wf.cooldown is None or not wf.customer_field:
+        return None
+    customer = data.get(wf.customer_field)
+    if customer in (None, ""):
+        return None
+    stmt = (select(Case.reference_prefix, Case.created_at, Case.id)
+            .where(Case.workflow == wf.name, Case.customer_ref == str(customer),
+                   Case.created_at > now - wf.cooldown.within)
+            .order_by(Case.created_at.desc()).limit(1))
+    if wf.cooldown.ignore:
+        stmt = stmt.where(Case.state.not_in(wf.cooldown.ignore))
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    days = wf.cooldown.within.total_seconds() / 86400
+    return (f"customer {customer} already had {reference(*row)} on "
+            f"{row[1].date().isoformat()} (no recontact within {days:g} days)")
+
+
 _HANDLERS = {
     "start": _start, "timer": _timer, "notify": _outbox("notify"), "crm": _outbox("crm"),
-    "fire": _outbox("fire"), "set": _set, "assign": _assign,
+    "fire": _outbox("fire"), "set": _set, "assign": _assign, "cancel": _cancel,
+    "measure": _measure, "remind": _remind,
 }

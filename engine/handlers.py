@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from .actions import recontact_blocked
 from .errors import CaseError, Conflict
 from .jobs import Context, Fail, Handler, Retry, Skip
 from .models import Case, Event, Membership, User, append, team_named
@@ -36,8 +37,12 @@ def timer(ctx: Context) -> str | None:
 def start(ctx: Context) -> str | None:
     """A linked case scheduled for later (a revisit three days after resolution)."""
     parent, p = _case(ctx), ctx.payload
-    if ctx.cases.registry.workflow(str(p.get("workflow"))) is None:
+    wf = ctx.cases.registry.workflow(str(p.get("workflow")))
+    if wf is None:
         raise Fail(f"no workflow '{p.get('workflow')}' is loaded any more")
+    if why := recontact_blocked(ctx.session, wf, p.get("data") or {}, ctx.now):
+        _note(ctx, parent, f"{wf.name} not started: {why}")
+        raise Skip(why)
     child = ctx.cases.create(str(p["workflow"]), p.get("data") or {}, ctx.system,
                              parent=parent)
     assign = p.get("assign") or {}
@@ -57,9 +62,9 @@ def fire(ctx: Context) -> str | None:
     """Fire a transition on the parent or on each child (the closed loop: a low
     revisit score reopens the complaint)."""
     case, p = _case(ctx), ctx.payload
-    trigger, which = str(p["trigger"]), p.get("case")
+    trigger, which, data = str(p["trigger"]), p.get("case"), p.get("data") or {}
     targets: list[Case | None]
-    if which == "self":  # an SLA escalation firing on the case itself
+    if which == "self":  # an SLA escalation, a parent withdrawing this case
         targets = [case]
     elif which == "parent":
         targets = [ctx.session.get(Case, case.parent_id)] if case.parent_id else []
@@ -71,7 +76,7 @@ def fire(ctx: Context) -> str | None:
         if target is None:
             continue
         try:
-            _fire(ctx, target, trigger)
+            _fire(ctx, target, trigger, data)
             done.append(target.reference)
         except Skip as exc:
             notes.append(f"{target.reference}: {exc}")
@@ -105,9 +110,9 @@ def _case(ctx: Context) -> Case:
     return ctx.case
 
 
-def _fire(ctx: Context, case: Case, trigger: str) -> None:
+def _fire(ctx: Context, case: Case, trigger: str, data: dict[str, Any] | None = None) -> None:
     try:
-        ctx.cases.fire(case.id, trigger, {}, ctx.system)
+        ctx.cases.fire(case.id, trigger, data or {}, ctx.system)
     except Conflict as exc:
         if exc.code == "stale":
             raise Retry(str(exc), after=CONFLICT_DELAY) from None
@@ -149,6 +154,7 @@ def _note(ctx: Context, case: Case, message: str) -> None:
 def builtin() -> dict[str, Handler]:
     """Handlers by job kind (plugins add theirs)."""
     from .notify import deliver, webhook
+    from .reminders import remind
 
     return {"timer": timer, "start": start, "fire": fire, "assign": assign, "crm": crm,
-            "notify": deliver, "webhook": webhook}
+            "notify": deliver, "webhook": webhook, "remind": remind}

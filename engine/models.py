@@ -189,8 +189,12 @@ class Case(Base):
 
     @property
     def reference(self) -> str:
-        """``CMP-2026-000123``: prefix, year of creation, id (unique and parseable)."""
-        return f"{self.reference_prefix}-{self.created_at.year}-{self.id:06d}"
+        return reference(self.reference_prefix, self.created_at, self.id)
+
+
+def reference(prefix: str, created_at: dt.datetime, case_id: int) -> str:
+    """``CMP-2026-000123``: prefix, year of creation, id (unique and parseable)."""
+    return f"{prefix}-{created_at.year}-{case_id:06d}"
 
 
 class Event(Base):

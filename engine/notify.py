@@ -96,6 +96,11 @@ def _recipients(ctx: Context, case: Case, wf: Workflow, channel: str, default: s
             why = "the case has no team" if case.team_id is None else "nobody active in the team"
         elif who.startswith("role:"):
             found, why = _with_role(ctx, who[5:], case.team_id), f"nobody has role '{who[5:]}'"
+        elif who.startswith("user:"):  # a named person, e.g. the owner of a plan's action
+            user = ctx.session.execute(select(User).where(User.name == who[5:])
+                                       ).scalar_one_or_none()
+            found = [user] if user is not None and user.active else []
+            why = f"no active user '{who[5:]}'"
         elif who == "customer":
             customer, why = _customer(case, wf, channel, default), CHANNELS[channel]
             if customer is not None:  # not a user: only noted when unreachable

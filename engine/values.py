@@ -229,6 +229,25 @@ def expression_values(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
     return scope
 
 
+def recompute(form: Form, data: Mapping[str, Any], names: Mapping[str, Any]
+              ) -> dict[str, Any]:
+    """``data`` with its computed fields evaluated again (after an action set a field)."""
+    out = dict(data)
+    scope = {**names, **expression_values(form, out)}
+    for f in computed_order(form):
+        assert f.value is not None
+        try:
+            value = f.value.evaluate(scope)
+        except ExprError:
+            value = None
+        scope[f.name] = value
+        if stored(value) is None:
+            out.pop(f.name, None)
+        else:
+            out[f.name] = stored(value)
+    return out
+
+
 def computed_order(form: Form) -> list[Field]:
     """Computed fields, each after the computed fields it reads (no cycles: checked at load)."""
     computed = {f.name: f for f in form.fields if f.value is not None}

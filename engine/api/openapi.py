@@ -47,6 +47,10 @@ def _path_id() -> dict[str, Any]:
     return {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
+IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+            "description": "the ETag you read; a stale one gets 409"}
+
+
 def build(prefix: str) -> dict[str, Any]:
     spec = APISpec(title="Caseloop API", version=__version__, openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()],
@@ -81,9 +85,15 @@ def build(prefix: str) -> dict[str, Any]:
             "get": {"summary": "Cases you may see, newest activity first (keyset pages)",
                     "parameters": [{"in": "query", "schema": CaseQuery}],
                     "responses": _responses("200", "CasePage", "400", "422")}},
-        "/cases/{case_id}": {"get": {"summary": "A case (ETag: its version)",
-                                     "parameters": [case_id],
-                                     "responses": _responses("200", "Case", "404")}},
+        "/cases/{case_id}": {
+            "get": {"summary": "A case (ETag: its version)", "parameters": [case_id],
+                    "responses": _responses("200", "Case", "404")},
+            "patch": {"summary": "Change fields editable in the case's state",
+                      "parameters": [case_id, IF_MATCH],
+                      "requestBody": {"required": True, "content": {
+                          "application/json": {"schema": "TransitionBody"}}},
+                      "responses": _responses("200", "Case", "400", "403", "404", "409",
+                                              "413", "422")}},
         "/cases/{case_id}/actions": {"get": {
             "summary": "What you may do now, and why not",
             "parameters": [case_id], "responses": _responses("200", "ActionList", "404")}},
@@ -92,8 +102,7 @@ def build(prefix: str) -> dict[str, Any]:
             "parameters": [case_id,
                            {"name": "trigger", "in": "path", "required": True,
                             "schema": {"type": "string"}},
-                           {"name": "If-Match", "in": "header", "schema": {"type": "string"},
-                            "description": "the ETag you read; a stale one gets 409"}],
+                           IF_MATCH],
             "requestBody": {"content": {"application/json": {"schema": "TransitionBody"}}},
             "responses": _responses("200", "Case", "400", "403", "404", "409", "413", "422")}},
         "/cases/{case_id}/events": {"get": {

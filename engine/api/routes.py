@@ -164,6 +164,17 @@ def fire_transition(case_id: int, trigger: str) -> tuple[Response, int, dict[str
     return jsonify(out), 200, _case_headers(out)
 
 
+@blueprint.patch(f"/cases/{CASE_ID}")
+def update_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
+    body = load(TRANSITION_BODY, _json())
+    expected = _if_match()
+    st = state()
+    case = st.cases().update(case_id, body["data"], actor(), expected_version=expected)
+    out = case_json(case)
+    st.db.session.commit()
+    return jsonify(out), 200, _case_headers(out)
+
+
 @blueprint.get(f"/cases/{CASE_ID}/events")
 def case_events(case_id: int) -> Response:
     query = load(PAGE_QUERY, request.args.to_dict())

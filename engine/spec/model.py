@@ -120,11 +120,44 @@ class Assign:
 
 
 @dataclass(frozen=True, slots=True)
+class Measure:
+    """An indicator computed in SQL over other cases: ``aggregate`` (count, or mean of
+    ``field``) of the cases of ``workflow`` created in the ``window`` before now whose
+    fields equal the ``where`` expressions over this case."""
+
+    workflow: str
+    aggregate: str
+    window: dt.timedelta
+    into: str
+    field_name: str | None = None
+    where: Mapping[str, Expression] = field(default_factory=_empty)
+    report: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Remind:
+    """Reminders for the rows of a group (an improvement plan's actions): to each
+    row's ``owner`` ``before`` its ``due`` date, and escalations after it, until the
+    row's ``done`` field holds one of ``done_values``."""
+
+    rows: str
+    due: str
+    owner: str
+    done: str
+    done_values: tuple[str, ...]
+    title: str | None = None
+    before: dt.timedelta | None = None
+    escalate: tuple[Escalation, ...] = ()
+    calendar: str | None = None
+    at: dt.time = dt.time(9, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     """One on-enter action. ``kind`` says which of the other attributes apply:
     start (workflow, after, map, assign), timer (after or at, trigger), notify (to,
     message, channel), crm (push, message), fire (case, trigger), set (map),
-    assign (assign)."""
+    assign (assign), cancel (workflow, trigger, map), measure, remind."""
 
     kind: str
     when: Expression | None = None
@@ -139,6 +172,8 @@ class Action:
     channel: str = "inbox"
     push: str | None = None
     case: str | None = None
+    measure: Measure | None = None
+    remind: Remind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +253,15 @@ class SLA:
 
 
 @dataclass(frozen=True, slots=True)
+class Cooldown:
+    """Recontact limit: a customer who had a case of this workflow within ``within``
+    (except one that ended in an ``ignore`` state) gets no automatic new one."""
+
+    within: dt.timedelta
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Workflow:
     name: str
     title: Text
@@ -235,6 +279,8 @@ class Workflow:
     priority_field: str | None = None
     customer_field: str | None = None
     sla: SLA | None = None
+    #: No automatic new case for a customer who had one within this time.
+    cooldown: Cooldown | None = None
     source: str = field(default="", repr=False, compare=False)
 
     def transitions_from(self, state: str) -> tuple[Transition, ...]:

@@ -192,13 +192,58 @@ def _action(extra: dict[str, Any] | None = None) -> dict[str, Any]:
             "push": _s("What to send.", enum=["case", "activity", "survey"]),
             "note": TEXT,
         }, ("push",)),
-        "fire": _obj("Fire a transition on a linked case.", {
-            "case": _s("Which linked case.", enum=["parent", "children"]),
+        "fire": _obj("Fire a transition on a linked case, or on this case itself (later, "
+                     "through the outbox: a transition that is not possible then is noted).", {
+            "case": _s("Which case.", enum=["parent", "children", "self"]),
             "trigger": NAME_S,
         }, ("case", "trigger")),
         "set": _s("Set fields: field -> expression.", type="object", additionalProperties=EXPR,
                   minProperties=1),
         "assign": ASSIGN,
+        "cancel": _obj("Withdraw this case's linked cases of a workflow: starts still "
+                       "scheduled are dropped, and open ones take 'trigger' (with 'map').", {
+            "workflow": NAME_S,
+            "trigger": NAME_S,
+            "map": _s("Field of the linked case -> expression over this case.",
+                      type="object", additionalProperties=EXPR),
+        }, ("workflow",)),
+        "measure": _obj("Compute an indicator over other cases (in the database) into a "
+                        "field of this case.", {
+            "workflow": NAME_S,
+            "aggregate": _s("count: how many cases; mean: the average of 'field'.",
+                            enum=["count", "mean"]),
+            "field": _s("The numeric field averaged by 'mean'.", type="string",
+                        pattern=NAME),
+            "where": _s("Field of the measured cases -> expression over this case; only "
+                        "cases whose field equals it count.", type="object",
+                        additionalProperties=EXPR),
+            "window": DUR,
+            "into": _s("The numeric field of this case that receives the figure.",
+                       type="string", pattern=NAME),
+            "report": _s("A text field of this case that receives the figures in words.",
+                         type="string", pattern=NAME),
+        }, ("workflow", "aggregate", "window", "into")),
+        "remind": _obj("Remind the owner of each row of a group before its due date, and "
+                       "escalate after it, while the case stays in the state.", {
+            "rows": _s("The group field.", type="string", pattern=NAME),
+            "due": _s("The row's date field.", type="string", pattern=NAME),
+            "owner": _s("The row's user field: who is reminded.", type="string",
+                        pattern=NAME),
+            "title": _s("The row's field that names it in messages.", type="string",
+                        pattern=NAME),
+            "done": _s("Row field -> the values that end its reminders.", type="object",
+                       minProperties=1, maxProperties=1,
+                       additionalProperties=_list("Values.", {"type": "string"},
+                                                  minItems=1)),
+            "before": DUR,
+            "escalate": _list("After the due date, with the row still open.", _obj(
+                "A level (the owner is always told too).",
+                {"after": DUR, "notify": RECIPIENTS}, ("after", "notify"))),
+            "calendar": _s("The calendar whose time zone says what 'today' is.",
+                           type="string"),
+            "at": _s("Local time of the daily check.", type="string",
+                     pattern=r"^\d{2}:\d{2}$"),
+        }, ("rows", "due", "owner", "done")),
     }
     props.update(extra or {})
     return {"description": "One action ('when' is optional).", "type": "object",
@@ -287,6 +332,11 @@ WORKFLOW = {
                      propertyNames={"pattern": NAME}, additionalProperties=STATE),
         "transitions": _list("Transitions.", TRANSITION, minItems=1),
         "sla": SLA,
+        "cooldown": _obj("Recontact limit: no automatic new case for a customer who had "
+                         "one within this time (starts by hand are not limited).", {
+            "within": DUR,
+            "ignore": _list("Cases that ended in these states do not count.", NAME_S),
+        }, ("within",)),
     },
 }
 

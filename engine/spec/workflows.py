@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..expr.types import WORKFLOW_NAMES, T, assignable
-from .build import Builder, content_hash, duration
-from .forms import field_type, names_of
-from .model import Action, Assign, Form, Guard, Permissions, State, Transition, Workflow
+from ..expr.types import WORKFLOW_NAMES, T
+from .actions import ActionBuilder
+from .build import Builder, content_hash
+from .forms import names_of
+from .model import Form, Guard, Permissions, State, Transition, Workflow
 from .problems import Problem, suggest
 from .sla import build_sla
 from .source import PathT, Source
 
-ACTIONS = ("start", "timer", "notify", "crm", "fire", "set", "assign")
 SYSTEM = "system"
 
 
@@ -32,7 +32,7 @@ def build_workflows(sources: Mapping[str, Source], forms: Mapping[str, Form],
     return out
 
 
-class _WorkflowBuilder:
+class _WorkflowBuilder(ActionBuilder):
     def __init__(self, b: Builder, raw: Mapping[str, Any], forms: Mapping[str, Form],
                  declared: set[tuple[str, str]], calendars: set[str]) -> None:
         self.b, self.raw, self.forms, self.calendars = b, raw, forms, calendars
@@ -70,6 +70,7 @@ class _WorkflowBuilder:
         states = {n: self.state(n, s, transitions) for n, s in d["states"].items()}
         self.graph(initial, states, transitions)
         sla = build_sla(b, d["sla"], self) if "sla" in d else None
+        cooldown = self.cooldown(d["cooldown"]) if "cooldown" in d else None
         if b.failed:
             return None
         return Workflow(
@@ -80,7 +81,8 @@ class _WorkflowBuilder:
             version=content_hash(b.src.text, form.version),
             reference_prefix=d.get("reference_prefix", self.name[:3].upper()),
             public=bool(d.get("public", False)), priority_field=d.get("priority_field"),
-            customer_field=d.get("customer_field"), sla=sla, source=b.src.text,
+            customer_field=d.get("customer_field"), sla=sla, cooldown=cooldown,
+            source=b.src.text,
         )
 
     # -- references -----------------------------------------------------------
@@ -183,120 +185,6 @@ class _WorkflowBuilder:
                 overrides[name] = level
         return Permissions(d.get("default", "editable"), MappingProxyType(overrides))
 
-    # -- actions --------------------------------------------------------------------
-    def action(self, a: dict[str, Any], state: str, path: PathT) -> Action | None:
-        b = self.b
-        kinds = [k for k in ACTIONS if k in a]
-        if len(kinds) != 1:
-            what = "no action" if not kinds else f"{len(kinds)} actions ({', '.join(kinds)})"
-            b.report("CL015", f"each list item holds one action ({', '.join(ACTIONS)}), "
-                     f"this one has {what}", path)
-            return None
-        kind = kinds[0]
-        body, here = a[kind], (*path, kind)
-        when = b.expression(a["when"], self.names, (*path, "when")) if "when" in a else None
-        if kind == "start":
-            wf = body["workflow"]
-            target = self.target_form(wf, (*here, "workflow"))
-            mapping = self.mapping(body.get("map", {}), target, (*here, "map"))
-            return Action(kind, when, workflow=wf, map=mapping,
-                          after=duration(body["after"]) if "after" in body else None,
-                          assign=self.assign(body.get("assign"), (*here, "assign")))
-        if kind == "timer":
-            self.own_trigger(body["fire"], state, (*here, "fire"))
-            if ("after" in body) == ("at" in body):
-                b.report("CL015", "a timer needs either 'after' (a duration) or 'at' (a time), "
-                         "not both or neither", here)
-            at = (b.expression(body["at"], self.names, (*here, "at"), want="timestamp")
-                  if "at" in body else None)
-            return Action(kind, when, trigger=body["fire"], at=at,
-                          after=duration(body["after"]) if "after" in body else None)
-        if kind == "notify":
-            self.recipients(body["to"], (*here, "to"))
-            return Action(kind, when, to=tuple(body["to"]), channel=body.get("channel", "inbox"),
-                          message=b.text(body["message"], (*here, "message")))
-        if kind == "crm":
-            return Action(kind, when, push=body["push"],
-                          message=b.maybe_text(body, "note", here))
-        if kind == "fire":
-            self.linked_trigger(body["case"], body["trigger"], (*here, "trigger"))
-            return Action(kind, when, case=body["case"], trigger=body["trigger"])
-        if kind == "set":
-            return Action(kind, when, map=self.mapping(body, self.form, here))
-        return Action(kind, when, assign=self.assign(body, here))
-
-    def target_form(self, workflow: str, path: PathT) -> Form | None:
-        if workflow not in self.raw:
-            if ("workflow", workflow) in self.declared:
-                return None
-            self.b.report("CL025", f"unknown workflow '{workflow}'{suggest(workflow, self.raw)}",
-                          path)
-            return None
-        return self.forms.get(self.raw[workflow]["form"])
-
-    def mapping(self, body: dict[str, str], target: Form | None, path: PathT
-                ) -> Mapping[str, Any]:
-        out = {}
-        for key, source in body.items():
-            expr = self.b.expression(source, self.names, (*path, key), want=None)
-            if target is None:
-                continue
-            f = target.field(key)
-            if f is None:
-                self.b.report("CL022", f"form '{target.name}' has no field '{key}'"
-                              f"{suggest(key, target.names)}", (*path, key), key=True)
-            elif expr is not None and not assignable(expr.type, field_type(f)):
-                self.b.report("CL048", f"'{key}' holds {field_type(f)} but the expression "
-                              f"gives {expr.type}", (*path, key))
-            elif f.computed:
-                self.b.report("CL015", f"'{key}' is computed; it cannot be set", (*path, key),
-                              key=True)
-            if expr is not None:
-                out[key] = expr
-        return MappingProxyType(out)
-
-    def assign(self, body: dict[str, Any] | None, path: PathT) -> Assign | None:
-        if body is None:
-            return None
-        if "role" in body and body["role"] not in self.roles:
-            self.b.report("CL024", f"unknown role '{body['role']}'"
-                          f"{suggest(body['role'], self.roles)}", (*path, "role"))
-        user = None
-        if "user" in body:
-            user = self.b.expression(body["user"], self.names, (*path, "user"), want="string")
-        if not body:
-            self.b.report("CL012", "assign needs 'team', 'role' or 'user'", path)
-        return Assign(body.get("team"), body.get("role"), user)
-
-    def recipients(self, to: list[str], path: PathT) -> None:
-        for i, who in enumerate(to):
-            if who.startswith("role:") and who[5:] not in self.roles:
-                self.b.report("CL024", f"unknown role '{who[5:]}'{suggest(who[5:], self.roles)}",
-                              (*path, i))
-
-    def own_trigger(self, trigger: str, state: str, path: PathT) -> None:
-        """A timer set on entering ``state`` fires ``trigger`` from that state."""
-        mine = [t for t in self.d["transitions"] if t["trigger"] == trigger]
-        if mine and not any(t["from"] == "*" or state in ([t["from"]] if isinstance(
-                t["from"], str) else t["from"]) for t in mine):
-            self.b.report("CL026", f"'{trigger}' has no transition from '{state}', where the "
-                          "timer is set", path)
-            return
-        self.trigger_ref(self.name, trigger, path)
-
-    def linked_trigger(self, case: str, trigger: str, path: PathT) -> None:
-        if case == "parent":
-            linked = sorted(n for n, d in self.raw.items() if self.name in _started_by(d))
-            what = f"no workflow starts '{self.name}' as a linked case, so it has no parent"
-        else:
-            linked = sorted(w for w in _started_by(self.d) if w in self.raw)
-            what = f"'{self.name}' starts no linked cases"
-        broken = {n for k, n in self.declared if k == "workflow"} - set(self.raw)
-        if not linked and not broken:  # a broken one may be the missing link
-            self.b.report("CL025", what, path)
-        for workflow in linked:
-            self.trigger_ref(workflow, trigger, path)
-
     def graph(self, initial: str, states: dict[str, State],
               transitions: tuple[Transition, ...]) -> None:
         b = self.b
@@ -329,14 +217,3 @@ class _WorkflowBuilder:
             if not state.final and not edges.get(name):
                 b.report("CL041", f"state '{name}' is not final and has no way out",
                          ("states", name), key=True)
-
-
-def _started_by(d: dict[str, Any]) -> set[str]:
-    """Workflows a workflow's data starts as linked cases."""
-    out = set()
-    for state in d.get("states", {}).values():
-        for action in state.get("on_enter", ()):
-            if isinstance(action.get("start"), dict):
-                out.add(action["start"]["workflow"])
-    return out
-
