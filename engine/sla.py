@@ -46,9 +46,15 @@ def begin(wf: Workflow, case: Case, scope: Mapping[str, Any],
     targets: dict[str, Any] = {}
     for t in policy.targets:
         within = t.for_priority(case.priority)
-        if within is not None:
-            targets[t.name] = {"due": _iso(worktime.add(cal, now, within)), "met": None,
-                               "breached": False, "warned": False, "level": 0, "paused_s": 0}
+        if within is None:
+            continue
+        try:
+            due = worktime.add(cal, now, within)
+        except worktime.NoWorkingTime as exc:  # holidays on every working day for years
+            log.warning("case of '%s' gets no '%s' deadline: %s", wf.name, t.name, exc)
+            continue
+        targets[t.name] = {"due": _iso(due), "met": None, "breached": False, "warned": False,
+                           "level": 0, "paused_s": 0}
     case.sla_policy, case.sla = policy.name, targets
     entered(wf, case, calendars, now)
 
@@ -69,17 +75,20 @@ def entered(wf: Workflow, case: Case, calendars: Mapping[str, Calendar],
     if paused and case.paused_at is None:
         case.paused_at = now
     elif not paused and case.paused_at is not None:
-        for rec in sla.values():
+        for name, rec in sla.items():
             if rec["met"] is not None:
                 continue
             # What was left when the clock stopped is what is left now.
             due = _dt(rec["due"])
-            if due > case.paused_at:
-                left = worktime.elapsed(cal, case.paused_at, due)
-                rec["due"] = _iso(worktime.add(
-                    cal, now, worktime.WorkDuration(seconds=int(left.total_seconds()))))
-            rec["paused_s"] = rec.get("paused_s", 0) + int(
-                worktime.elapsed(cal, case.paused_at, now).total_seconds())
+            try:
+                if due > case.paused_at:
+                    left = worktime.elapsed(cal, case.paused_at, due)
+                    rec["due"] = _iso(worktime.add(
+                        cal, now, worktime.WorkDuration(seconds=int(left.total_seconds()))))
+                rec["paused_s"] = rec.get("paused_s", 0) + int(
+                    worktime.elapsed(cal, case.paused_at, now).total_seconds())
+            except worktime.NoWorkingTime as exc:  # keep the old deadline: never a 500
+                log.warning("case %s keeps its '%s' deadline: %s", case.id, name, exc)
         case.paused_at = None
     case.sla = sla
     _summarise(policy, case)

@@ -67,8 +67,10 @@ def _drop_test_schemas() -> Iterator[None]:
         return
     engine = create_engine(PG_URL)
     try:
-        with engine.begin() as conn:
-            for schema in _SCHEMAS:
+        # One transaction per schema: dropping hundreds of tables in one would run
+        # out of lock slots (max_locks_per_transaction) and leave them all behind.
+        for schema in _SCHEMAS:
+            with engine.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     except OperationalError:
         pass  # best effort: the server went away
