@@ -193,6 +193,14 @@ def _cancel(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, 
                actor_name=actor.name, at=now, payload=payload)
 
 
+def _survey(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any],
+            actor: Actor, depth: int, index: int) -> None:
+    from .surveys import issue
+
+    assert a.survey is not None
+    issue(cases, wf, case, a.survey, scope, actor.name)
+
+
 def _remind(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any],
             actor: Actor, depth: int, index: int) -> None:
     # The first check runs at once; each check schedules the next (reminders.py).
@@ -294,5 +302,5 @@ def recontact_blocked(session: DbSession, wf: Workflow, data: dict[str, Any],
 _HANDLERS = {
     "start": _start, "timer": _timer, "notify": _outbox("notify"), "crm": _outbox("crm"),
     "fire": _outbox("fire"), "set": _set, "assign": _assign, "cancel": _cancel,
-    "measure": _measure, "remind": _remind,
+    "measure": _measure, "remind": _remind, "survey": _survey,
 }

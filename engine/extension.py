@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "CASELOOP_SMTP_URL": "",
     "CASELOOP_MAIL_FROM": "caseloop@localhost",
     "CASELOOP_DEFAULT_LANGUAGE": "zh",
+    # The address customers reach the service at: survey links start with it.
+    "CASELOOP_PUBLIC_URL": "http://127.0.0.1:5000",
 }
 
 UserLoader = Callable[[], Actor | None]

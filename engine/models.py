@@ -274,6 +274,26 @@ class Notification(Base):
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class SurveyLink(Base):
+    """A tokenised survey link sent to a customer: answers once, until it expires.
+    Only the token's SHA-256 is stored (the link itself travels in the message)."""
+
+    __tablename__ = "caseloop_survey_links"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("caseloop_cases.id", ondelete="CASCADE"),
+                                         index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The case's state when sent, and the transition an answer takes from it.
+    state: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    lang: Mapped[str] = mapped_column(String(8), default="zh")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 def team_named(session: DbSession, name: str) -> Team | None:
     """The team an assignment names (on-enter actions, delayed starts, escalations)."""
     return session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()

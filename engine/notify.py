@@ -29,6 +29,7 @@ from .extension import DEFAULTS
 from .jobs import Context, Fail, Retry, Skip
 from .models import Case, Membership, Notification, User, utcnow
 from .spec.model import Workflow
+from .surveys import link
 
 #: Longest Retry-After honoured: a receiver's typo must not park a job for a year.
 MAX_RETRY_AFTER = dt.timedelta(days=1)
@@ -54,6 +55,10 @@ def deliver(ctx: Context) -> str | None:
         raise Skip("nobody to notify: " + ("; ".join(missing) or "no recipients"))
     state = str(ctx.payload.get("state") or case.state)
     message = ctx.payload.get("message") or {}
+    if token := ctx.payload.get("survey"):  # a survey invitation: the link goes last
+        url = link(str(ctx.settings.get("CASELOOP_PUBLIC_URL") or
+                       DEFAULTS["CASELOOP_PUBLIC_URL"]), str(token))
+        message = {lang: f"{text}\n{url}" for lang, text in message.items()}
     for user in users:  # no user addresses are stored yet: users always get the inbox
         lang = _lang(user.locale, default)
         _record(ctx, case.id, "inbox", lang, *_compose(case, wf, state, message, lang),

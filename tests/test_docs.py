@@ -7,10 +7,10 @@ import re
 import pytest
 
 from caseloop.app import DEFAULTS
+from caseloop.spec.actions import ACTIONS
 from caseloop.spec.forms import ONLY_FOR
 from caseloop.spec.problems import CODES
 from caseloop.spec.schema import FIELD_TYPES, FORM
-from caseloop.spec.actions import ACTIONS
 
 from .conftest import ROOT
 

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from caseloop.cases import Actor
 from caseloop.models import Case, Job, Notification
 
+from . import test_loop
 from .test_api import COMPLAINT
 from .test_cases import person
-from .test_loop import SHANGHAI, Loop, loop  # noqa: F401  (the fixture)
+from .test_loop import SHANGHAI, Loop
 
 PLAN: dict[str, Any] = {
     "method": "pdca", "title": "Late parcels from the Wuxi depot", "category": "delivery",
@@ -30,6 +31,10 @@ ACTIONS = [
     {"title": "Daily depot backlog report", "owner": "sam", "due": "2026-12-10",
      "status": "in_progress"},
 ]
+
+
+#: The fixture, on SQLite and PostgreSQL.
+loop = test_loop.loop
 
 
 def _people(loop: Loop) -> tuple[Actor, Actor]:

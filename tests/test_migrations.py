@@ -61,7 +61,7 @@ def test_migrations_on_an_empty_database_build_the_models_schema(empty: Engine) 
     assert migrations.current(empty) is None
     assert migrations.upgrade(empty) == (None, migrations.head())
     assert migrations.differences(empty) == []
-    assert migrations.current(empty) == migrations.head() == "0002"
+    assert migrations.current(empty) == migrations.head() == "0003"
     # Every table of the models, and our version table under its own name.
     tables = set(inspect(empty).get_table_names())
     assert set(Base.metadata.tables) | {migrations.VERSION_TABLE} == tables
@@ -129,7 +129,7 @@ def test_tables_made_without_migrations_are_refused_until_stamped(empty: Engine)
         migrations.upgrade(empty)
     assert migrations.current(empty) is None
     migrations.stamp(empty)
-    assert migrations.upgrade(empty) == ("0002", "0002")
+    assert migrations.upgrade(empty) == ("0003", "0003")
 
 
 def test_concurrent_upgrades_on_postgresql_take_turns() -> None:
@@ -166,7 +166,7 @@ def test_the_scripts_ship_inside_the_package() -> None:
     folder = Path(migrations.HERE)
     assert (folder / "env.py").is_file() and (folder / "script.py.mako").is_file()
     assert [p.name for p in sorted((folder / "versions").glob("*.py"))] == [
-        "0001_initial.py", "0002_jobs_sla_notifications.py"]
+        "0001_initial.py", "0002_jobs_sla_notifications.py", "0003_survey_links.py"]
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text("utf-8")
     assert '"caseloop.migrations"' in pyproject
     assert '"migrations/script.py.mako", "migrations/versions/*.py"' in pyproject
@@ -180,7 +180,7 @@ def test_rows_written_before_0002_get_its_defaults(empty: Engine) -> None:
             "INSERT INTO caseloop_cases (workflow, definition_version, reference_prefix, state,"
             " closed, data, created_at, updated_at, version) VALUES ('complaint', 'v1', 'CMP',"
             " 'received', false, '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"))
-    assert migrations.upgrade(empty) == ("0001", "0002")
+    assert migrations.upgrade(empty) == ("0001", migrations.head())
     with empty.connect() as conn:
         row = conn.execute(text("SELECT sla, sla_breached, due_at, entered_at"
                                 " FROM caseloop_cases")).one()

@@ -10,10 +10,15 @@ from sqlalchemy import select
 
 from caseloop.models import Case, Job
 
+from . import test_loop
 from .test_api import COMPLAINT, WALK
-from .test_loop import Loop, loop  # noqa: F401  (the fixture)
+from .test_loop import Loop
 
 RESOLVE = WALK[:-1]  # received ... resolved
+
+
+#: The fixture, on SQLite and PostgreSQL.
+loop = test_loop.loop
 
 
 def _resolved(loop: Loop, data: dict[str, Any] | None = None) -> int:

@@ -11,7 +11,11 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from .test_api import Api, api, error_of, make_user  # noqa: F401  (the fixture)
+from . import test_api
+from .test_api import Api, error_of, make_user
+
+#: The fixture, on SQLite and PostgreSQL.
+api = test_api.api
 
 
 def _patch(client: FlaskClient, case_id: int, data: dict[str, Any], headers: dict[str, str],

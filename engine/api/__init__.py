@@ -20,8 +20,10 @@ from ..users import actor_for_token, adopt
 blueprint = Blueprint("caseloop_api", __name__)
 log = logging.getLogger("caseloop.api")
 
-#: Routes anyone may call (the document describing the API).
-PUBLIC = frozenset({"caseloop_api.openapi"})
+#: Routes anyone may call: the document describing the API, and the survey
+#: endpoints (a survey link's token is its own credential).
+PUBLIC = frozenset({"caseloop_api.openapi", "caseloop_api.survey",
+                    "caseloop_api.answer_survey"})
 
 
 class ApiError(Exception):
@@ -135,4 +137,4 @@ def _json_under(app: Flask, prefix: str, previous: Callable[[Any], Any] | None
     return handler
 
 
-from . import openapi, routes  # noqa: E402,F401  (routes register on the blueprint)
+from . import openapi, routes, surveys  # noqa: E402,F401  (routes register on the blueprint)

@@ -27,17 +27,19 @@ _ERRORS = {
     "400": "malformed JSON, cursor or If-Match", "401": "missing, unknown or revoked token",
     "403": "your roles may not do this", "404": "no such case, workflow or trigger",
     "409": "stale version (code 'stale') or wrong state (code 'wrong_state')",
+    "410": "the survey link has expired or was answered, or its case has moved on",
     "413": "body too large",
     "422": "invalid fields (code 'invalid', per-field messages in 'fields') or a guard that "
            "does not hold (code 'guard_failed', with its message)",
 }
 
 
-def _responses(ok: str, schema: str | None, *codes: str) -> dict[str, Any]:
+def _responses(ok: str, schema: str | None, *codes: str, public: bool = False
+               ) -> dict[str, Any]:
     out: dict[str, Any] = {ok: {"description": "success"}}
     if schema:
         out[ok]["content"] = {"application/json": {"schema": schema}}
-    for code in ("401", *codes):
+    for code in ((*codes,) if public else ("401", *codes)):
         out[code] = {"description": _ERRORS[code],
                      "content": {"application/json": {"schema": "Error"}}}
     return out
@@ -47,6 +49,7 @@ def _path_id() -> dict[str, Any]:
     return {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
+TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
 IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
             "description": "the ETag you read; a stale one gets 409"}
 
@@ -105,6 +108,17 @@ def build(prefix: str) -> dict[str, Any]:
                            IF_MATCH],
             "requestBody": {"content": {"application/json": {"schema": "TransitionBody"}}},
             "responses": _responses("200", "Case", "400", "403", "404", "409", "413", "422")}},
+        "/surveys/{token}": {
+            "get": {"summary": "A survey link's questions, in the customer's language "
+                               "(no bearer token: the link's token is the credential)",
+                    "security": [], "parameters": [TOKEN],
+                    "responses": _responses("200", None, "404", "410", public=True)},
+            "post": {"summary": "Answer a survey link once",
+                     "security": [], "parameters": [TOKEN],
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": "TransitionBody"}}},
+                     "responses": _responses("200", None, "400", "404", "409", "410",
+                                             "413", "422", public=True)}},
         "/cases/{case_id}/events": {"get": {
             "summary": "The case's history", "parameters": [case_id,
                                                             {"in": "query", "schema": PageQuery}],

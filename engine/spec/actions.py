@@ -14,12 +14,14 @@ from typing import Any
 from ..expr.types import T, assignable
 from .build import Builder, duration
 from .forms import field_type
-from .model import Action, Assign, Cooldown, Escalation, Field, Form, Measure, Remind
+from .model import Action, Assign, Cooldown, Escalation, Field, Form, Measure, Remind, Survey
 from .problems import suggest
 from .source import PathT
 
 ACTIONS = ("start", "timer", "notify", "crm", "fire", "set", "assign", "cancel", "measure",
-           "remind")
+           "remind", "survey")
+#: The field type that holds the customer's address on each survey channel.
+ADDRESS = {"email": "email", "sms": "phone"}
 #: Field types ``measure`` can average, and store a figure in.
 NUMERIC = ("integer", "decimal", "rating", "nps", "ces")
 #: Field types that can receive the figures in words.
@@ -38,6 +40,9 @@ class ActionBuilder:
     roles: frozenset[str]
     form: Form
     names: dict[str, T]
+
+    def field_ref(self, name: str, path: PathT) -> bool:
+        raise NotImplementedError  # the workflow builder's
 
     def state_ref(self, name: str, path: PathT) -> bool:
         raise NotImplementedError  # the workflow builder's
@@ -92,6 +97,8 @@ class ActionBuilder:
         if kind == "remind":
             remind = self.remind(body, here)
             return Action(kind, when, remind=remind) if remind is not None else None
+        if kind == "survey":
+            return Action(kind, when, survey=self.survey(body, state, here))
         return Action(kind, when, assign=self.assign(body, here))
 
     def target_form(self, workflow: str, path: PathT) -> Form | None:
@@ -243,6 +250,31 @@ class ActionBuilder:
         return Remind(body["rows"], body["due"], body["owner"], done, tuple(values),
                       body.get("title"), duration(body["before"]) if "before" in body else None,
                       tuple(sorted(levels, key=lambda e: e.after)), calendar, at)
+
+    def survey(self, body: dict[str, Any], state: str, here: PathT) -> Survey:
+        self.own_trigger(body["fire"], state, (*here, "fire"))
+        if "expired" in body:
+            self.own_trigger(body["expired"], state, (*here, "expired"))
+        mine = [t for t in self.d["transitions"] if t["trigger"] == body["fire"]]
+        required = {r for t in mine for r in t.get("requires", ())}
+        perms = self.d["states"][state].get("fields", {})
+        for i, name in enumerate(body["fields"]):
+            if not self.field_ref(name, (*here, "fields", i)):
+                continue
+            level = next((lv for lv in ("editable", "readonly", "hidden")
+                          if name in perms.get(lv, ())), perms.get("default", "editable"))
+            if level != "editable" and name not in required:
+                self.b.report("CL015", f"'{name}' is {level} in state '{state}': the "
+                              "customer could not answer it", (*here, "fields", i))
+        channels = tuple(body.get("channel", ("email", "sms")))
+        for i, channel in enumerate(channels):
+            if not any(f.type == ADDRESS[channel] for f in self.form.fields):
+                self.b.report("CL016", f"form '{self.form.name}' has no {ADDRESS[channel]} "
+                              f"field to send a {channel} to", (*here, "channel", i)
+                              if "channel" in body else here)
+        return Survey(body["fire"], duration(body["expires"]),
+                      self.b.text(body["message"], (*here, "message")),
+                      tuple(body["fields"]), channels, body.get("expired"))
 
     def cooldown(self, body: dict[str, Any]) -> Cooldown:
         if not self.d.get("customer_field"):

@@ -153,11 +153,26 @@ class Remind:
 
 
 @dataclass(frozen=True, slots=True)
+class Survey:
+    """A tokenised survey link sent to the customer: the answer sets ``fields``
+    and takes ``fire`` from the state that sent it; unanswered, the link dies
+    after ``expires`` and ``expired`` (if given) is fired."""
+
+    fire: str
+    expires: dt.timedelta
+    message: Text
+    #: The questions: the only fields an answer may set.
+    fields: tuple[str, ...]
+    channels: tuple[str, ...] = ("email", "sms")
+    expired: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     """One on-enter action. ``kind`` says which of the other attributes apply:
     start (workflow, after, map, assign), timer (after or at, trigger), notify (to,
     message, channel), crm (push, message), fire (case, trigger), set (map),
-    assign (assign), cancel (workflow, trigger, map), measure, remind."""
+    assign (assign), cancel (workflow, trigger, map), measure, remind, survey."""
 
     kind: str
     when: Expression | None = None
@@ -174,6 +189,7 @@ class Action:
     case: str | None = None
     measure: Measure | None = None
     remind: Remind | None = None
+    survey: Survey | None = None
 
 
 @dataclass(frozen=True, slots=True)

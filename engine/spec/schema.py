@@ -244,6 +244,18 @@ def _action(extra: dict[str, Any] | None = None) -> dict[str, Any]:
             "at": _s("Local time of the daily check.", type="string",
                      pattern=r"^\d{2}:\d{2}$"),
         }, ("rows", "due", "owner", "done")),
+        "survey": _obj("Send the customer a link to answer a survey: the answer sets "
+                       "'fields' and takes 'fire'; the link works once, until it "
+                       "'expires', and then 'expired' is fired.", {
+            "fire": NAME_S,
+            "fields": _list("The questions: fields the answer may set.", NAME_S,
+                            minItems=1, uniqueItems=True),
+            "expires": DUR,
+            "message": TEXT,
+            "channel": _list("Tried in order: the first the customer has an address for.",
+                             {"enum": ["email", "sms"]}, minItems=1, uniqueItems=True),
+            "expired": NAME_S,
+        }, ("fire", "fields", "expires", "message")),
     }
     props.update(extra or {})
     return {"description": "One action ('when' is optional).", "type": "object",
