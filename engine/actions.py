@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from . import values
 from .expr import ExprError
@@ -51,7 +51,7 @@ def _start(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, A
     assert a.workflow is not None
     target = cases.registry.workflow(a.workflow)
     if target is not None and (why := recontact_blocked(cases.session, target, data,
-                                                        scope["now"])):
+                                                        scope["now"], case.id)):
         _note(cases, case, actor, f"{a.workflow} not started: {why}", action="start",
               workflow=a.workflow)
         return
@@ -277,9 +277,11 @@ def _assign_payload(a: Action, scope: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def recontact_blocked(session: DbSession, wf: Workflow, data: dict[str, Any],
-                      now: dt.datetime) -> str | None:
+                      now: dt.datetime, parent_id: int | None = None) -> str | None:
     """Why a customer may not get an automatic new case of ``wf`` now (its
-    cooldown), or None. A case without a customer is never held back."""
+    cooldown), or None. A case without a customer is never held back, nor a
+    follow-up on the same matter (an earlier case of the same parent: the
+    revisit of a complaint that was reopened and resolved again)."""
     if wf.cooldown is None or not wf.customer_field:
         return None
     customer = data.get(wf.customer_field)
@@ -291,6 +293,8 @@ def recontact_blocked(session: DbSession, wf: Workflow, data: dict[str, Any],
             .order_by(Case.created_at.desc()).limit(1))
     if wf.cooldown.ignore:
         stmt = stmt.where(Case.state.not_in(wf.cooldown.ignore))
+    if parent_id is not None:
+        stmt = stmt.where(or_(Case.parent_id.is_(None), Case.parent_id != parent_id))
     row = session.execute(stmt).first()
     if row is None:
         return None

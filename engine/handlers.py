@@ -40,7 +40,7 @@ def start(ctx: Context) -> str | None:
     wf = ctx.cases.registry.workflow(str(p.get("workflow")))
     if wf is None:
         raise Fail(f"no workflow '{p.get('workflow')}' is loaded any more")
-    if why := recontact_blocked(ctx.session, wf, p.get("data") or {}, ctx.now):
+    if why := recontact_blocked(ctx.session, wf, p.get("data") or {}, ctx.now, parent.id):
         _note(ctx, parent, f"{wf.name} not started: {why}")
         raise Skip(why)
     child = ctx.cases.create(str(p["workflow"]), p.get("data") or {}, ctx.system,

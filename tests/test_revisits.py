@@ -141,3 +141,22 @@ def test_a_cancelled_revisit_does_not_count_towards_the_cooldown(loop: Loop) -> 
     loop.clock.advance(days=3, minutes=1)
     loop.work()
     assert len(_children(loop, second)) == 1
+
+
+def test_a_reopened_complaint_resolved_again_is_revisited_again(loop: Loop) -> None:
+    """Closing the loop with a detractor is the point: the cooldown holds back
+    surveys about other matters, not the follow-up on the same complaint."""
+    case_id = _resolved(loop, {**COMPLAINT, "customer_id": "crm-1001"})
+    loop.clock.advance(days=3, minutes=1)
+    loop.work()
+    [first] = _children(loop, case_id)
+    loop.fire(first.id, "start_call")
+    loop.fire(first.id, "customer_reached", {"call_outcome": "reached"})
+    loop.fire(first.id, "complete_survey", {"csat": 1, "nps": 2, "issue_resolved": False})
+    loop.work()
+    assert loop.get(case_id).state == "reopened"
+    for trigger, _, step in WALK[2:6]:  # investigating ... resolved again
+        loop.fire(case_id, trigger, step)
+    loop.clock.advance(days=3, minutes=1)
+    loop.work()
+    assert [c.state for c in _children(loop, case_id)] == ["closed", "scheduled"]
