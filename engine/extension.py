@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "CASELOOP_SECRET_KEY": "",
     # Roles that see every case (others see their teams' and their own).
     "CASELOOP_SEE_ALL_ROLES": ["admin", "manager"],
+    # Roles that may see the job queue and retry or discard dead letters.
+    "CASELOOP_ADMIN_ROLES": ["admin"],
     # Largest request body accepted by the API, in bytes.
     "CASELOOP_MAX_BODY": 1024 * 1024,
     # Page size of list endpoints (and the largest a client may ask for).

@@ -89,6 +89,11 @@ class Context:
 Handler = Callable[[Context], "str | None"]
 
 
+#: A job's life: pending -> running -> done, or back to pending (retry), or dead
+#: (dead letter, for an operator) or cancelled (skipped or discarded).
+STATUSES = ("pending", "running", "done", "dead", "cancelled")
+
+
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -258,3 +263,14 @@ def enqueue(session: Session, kind: str, *, run_at: dt.datetime | None = None,
     if max_attempts is not None:
         values["max_attempts"] = max_attempts
     append(session, Job, **values)
+
+
+def requeue(job: Job, now: dt.datetime) -> None:
+    """A dead letter queued again, due now, with its attempts reset (an operator's retry)."""
+    job.status, job.attempts, job.run_at, job.finished_at = "pending", 0, now, None
+    job.lease_until = job.leased_by = None
+
+
+def discard(job: Job, now: dt.datetime) -> None:
+    """A dead letter given up for good: it stays listed as cancelled."""
+    job.status, job.result, job.finished_at = "cancelled", "discarded by an operator", now

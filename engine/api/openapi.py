@@ -18,6 +18,7 @@ from .schemas import (
     CaseQuery,
     ErrorOut,
     EventPage,
+    JobQuery,
     PageQuery,
     TransitionBody,
     WorkflowOut,
@@ -49,6 +50,7 @@ def _path_id() -> dict[str, Any]:
     return {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
 IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
             "description": "the ETag you read; a stale one gets 409"}
@@ -119,6 +121,18 @@ def build(prefix: str) -> dict[str, Any]:
                          "application/json": {"schema": "TransitionBody"}}},
                      "responses": _responses("200", None, "400", "404", "409", "410",
                                              "413", "422", public=True)}},
+        "/jobs": {"get": {
+            "summary": "Jobs, the next due first, with a count per status (administrators)",
+            "parameters": [{"in": "query", "schema": JobQuery}],
+            "responses": _responses("200", None, "400", "403", "422")}},
+        "/jobs/{job_id}/retry": {"post": {
+            "summary": "Queue a dead letter again, now, its attempts reset (administrators)",
+            "parameters": [JOB_ID],
+            "responses": _responses("200", None, "403", "404", "409")}},
+        "/jobs/{job_id}/discard": {"post": {
+            "summary": "Give up on a dead letter; it stays listed as cancelled (administrators)",
+            "parameters": [JOB_ID],
+            "responses": _responses("200", None, "403", "404", "409")}},
         "/cases/{case_id}/events": {"get": {
             "summary": "The case's history", "parameters": [case_id,
                                                             {"in": "query", "schema": PageQuery}],

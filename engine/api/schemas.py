@@ -11,6 +11,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from ..jobs import STATUSES
+
 
 class CaseCreate(Schema):
     class Meta:
@@ -44,6 +46,17 @@ class PageQuery(Schema):
     class Meta:
         unknown = RAISE
 
+    limit = fields.Integer(validate=validate.Range(1, 1000))
+    cursor = fields.String()
+
+
+class JobQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    kind = fields.String(validate=validate.Length(1, 32))
+    case = fields.Integer(validate=validate.Range(1, 2**63 - 1))
     limit = fields.Integer(validate=validate.Range(1, 1000))
     cursor = fields.String()
 

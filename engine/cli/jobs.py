@@ -12,11 +12,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from ..jobs import STATUSES, discard, requeue
 from ..models import Case, Job, utcnow
 from ..worker import Worker, executor_for
 from .common import _count, _database, _session
-
-STATUSES = ("pending", "running", "done", "dead", "cancelled")
 
 
 @click.command("worker")
@@ -99,7 +98,7 @@ def retry_command(ids: tuple[int, ...], all_dead: bool) -> None:
     jobs = _dead(ids, all_dead)
     now = utcnow()
     for job in jobs:
-        job.status, job.attempts, job.run_at, job.finished_at = "pending", 0, now, None
+        requeue(job, now)
     _session().commit()
     click.echo(f"{_count(len(jobs), 'job')} queued again")
 
@@ -112,8 +111,9 @@ def retry_command(ids: tuple[int, ...], all_dead: bool) -> None:
 def discard_command(ids: tuple[int, ...], all_dead: bool) -> None:
     """Give up on dead letters for good (they stay listed as cancelled)."""
     jobs = _dead(ids, all_dead)
+    now = utcnow()
     for job in jobs:
-        job.status, job.result = "cancelled", "discarded by an operator"
+        discard(job, now)
     _session().commit()
     click.echo(f"{_count(len(jobs), 'job')} discarded")
 
