@@ -235,6 +235,7 @@ def _apply_assign(cases: Cases, case: Case, a: Action, scope: dict[str, Any]) ->
     if assign.role:
         # Choosing a person with the role is the worker's job (load, availability).
         _job(cases, case, "assign", scope["now"], 0, role=assign.role)
+        payload["role"] = assign.role
     append(cases.session, Event, case_id=case.id, kind="assigned", actor_name="system",
            at=scope["now"], payload=payload)
 
@@ -248,7 +249,7 @@ def _job(cases: Cases, case: Case, kind: str, run_at: dt.datetime, index: int, /
 
 def _note(cases: Cases, case: Case, actor: Actor, message: str, /, **payload: Any) -> None:
     append(cases.session, Event, case_id=case.id, kind="action", actor_id=actor.id,
-           actor_name=actor.name, payload={"note": message, **payload})
+           actor_name=actor.name, at=cases.clock(), payload={"note": message, **payload})
 
 
 def _evaluate(mapping: Any, scope: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -107,7 +108,8 @@ def sweep(session: Session, registry: Registry, now: dt.datetime, *, limit: int 
         if policy is None:
             case.sla_next_at = None
             continue
-        _act(session, wf, policy, case, now)
+        cal = _calendar(policy, registry.current.calendars)
+        _act(session, wf, policy, case, now, cal.timezone if cal is not None else "UTC")
         done += 1
     try:
         session.commit()
@@ -118,7 +120,8 @@ def sweep(session: Session, registry: Registry, now: dt.datetime, *, limit: int 
 
 
 # -- acting ------------------------------------------------------------------------------
-def _act(session: Session, wf: Workflow, policy: Policy, case: Case, now: dt.datetime) -> None:
+def _act(session: Session, wf: Workflow, policy: Policy, case: Case, now: dt.datetime,
+         zone: str) -> None:
     sla = {name: dict(rec) for name, rec in (case.sla or {}).items()}
     for t in policy.targets:
         rec = sla.get(t.name)
@@ -128,24 +131,26 @@ def _act(session: Session, wf: Workflow, policy: Policy, case: Case, now: dt.dat
                 break
             if what == "warn":
                 rec["warned"] = True
+                _event(session, case, now, {"sla": t.name, "warned": rec["due"]})
                 _notify(session, case, now, ["assignee", "team"], t,
-                        "is due at {due}", "将于 {due} 到期", rec)
+                        "is due at {due}", "将于 {due} 到期", rec, zone)
             elif what == "breach":
                 rec["breached"] = case.sla_breached = True
                 _event(session, case, now, {"sla": t.name, "breached": rec["due"]})
             else:
-                _escalate(session, wf, case, t, t.escalate[rec["level"]], rec, now)
+                _escalate(session, wf, case, t, t.escalate[rec["level"]], rec, now, zone)
                 rec["level"] += 1
     case.sla = sla
     _summarise(policy, case)
 
 
 def _escalate(session: Session, wf: Workflow, case: Case, t: Target, esc: Escalation,
-              rec: dict[str, Any], now: dt.datetime) -> None:
+              rec: dict[str, Any], now: dt.datetime, zone: str) -> None:
     did: dict[str, Any] = {"sla": t.name, "escalation": rec["level"] + 1}
     if esc.notify:
         _notify(session, case, now, list(esc.notify), t, "was due at {due} and is overdue",
-                "已于 {due} 超时", rec)
+                "已于 {due} 超时", rec, zone)
+        did["notify"] = list(esc.notify)
     if esc.raise_priority and wf.priority_field:
         field = wf.form.field(wf.priority_field)
         order = list(field.choice_values()) if field is not None else []
@@ -171,8 +176,9 @@ def _escalate(session: Session, wf: Workflow, case: Case, t: Target, esc: Escala
 
 
 def _notify(session: Session, case: Case, now: dt.datetime, to: list[str], t: Target,
-            en: str, zh: str, rec: dict[str, Any]) -> None:
-    due = rec["due"][:16].replace("T", " ") + " UTC"
+            en: str, zh: str, rec: dict[str, Any], zone: str) -> None:
+    # The deadline on the clock of the office that works it, named, not in UTC.
+    due = f"{_dt(rec['due']).astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
     append(session, Job, kind="notify", case_id=case.id, run_at=now, created_at=now, payload={
         "to": to, "channel": "inbox", "state": case.state, "message": {
             "en": f"SLA '{t.label.get('en')}' of {case.reference} " + en.format(due=due),

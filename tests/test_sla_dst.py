@@ -212,6 +212,10 @@ def test_warning_breach_and_escalations_across_spring_forward(loop: Loop) -> Non
     assert case.sla["response"]["warned"] and not case.sla_breached
     assert notifications(loop, case_id) == [(warned, ["assignee", "team"], "done")]
     assert utc(case.sla_next_at) == wall("2026-03-30 12:00")
+    # People read the deadline on their office's clock, not in UTC.
+    text = loop.session.execute(select(Job.payload).where(Job.case_id == case_id,
+                                                          Job.kind == "notify")).scalar_one()
+    assert "is due at 2026-03-30 12:00 (Europe/Berlin)" in text["message"]["en"]
 
     case, swept = work_at(loop, wall("2026-03-30 12:00") - SECOND, case_id)
     assert swept == 0 and not case.sla_breached
@@ -243,9 +247,11 @@ def test_warning_breach_and_escalations_across_spring_forward(loop: Loop) -> Non
     assert case.sla_next_at is None  # no warning, no escalation left
 
     assert sla_events(loop, case_id) == [
+        (warned, {"sla": "response", "warned": case.sla["response"]["due"]}),
         (deadline, {"sla": "response", "breached": case.sla["response"]["due"]}),
-        (deadline, {"sla": "response", "escalation": 1}),
-        (later, {"sla": "response", "escalation": 2, "priority": ["normal", "high"]}),
+        (deadline, {"sla": "response", "escalation": 1, "notify": ["role:lead"]}),
+        (later, {"sla": "response", "escalation": 2, "notify": ["role:lead"],
+                 "priority": ["normal", "high"]}),
         (wall("2026-03-31 17:00"),
          {"sla": "resolution", "breached": case.sla["resolution"]["due"]}),
     ]
@@ -256,7 +262,7 @@ def test_warning_breach_and_escalations_across_spring_forward(loop: Loop) -> Non
     ]
     # Nothing more happens, however late it gets.
     case, swept = work_at(loop, wall("2026-12-31 12:00"), case_id)
-    assert swept == 0 and len(sla_events(loop, case_id)) == 4
+    assert swept == 0 and len(sla_events(loop, case_id)) == 5
 
 
 def test_a_deadline_in_the_gap_is_warned_and_breached_at_real_instants(loop: Loop) -> None:
@@ -278,6 +284,7 @@ def test_a_deadline_in_the_gap_is_warned_and_breached_at_real_instants(loop: Loo
     case, swept = work_at(loop, deadline, case_id)
     assert swept == 1 and case.sla_breached
     assert sla_events(loop, case_id) == [
+        (warning, {"sla": "resolution", "warned": "2026-03-29T01:00:00+00:00"}),
         (deadline, {"sla": "resolution", "breached": "2026-03-29T01:00:00+00:00"})]
 
 
