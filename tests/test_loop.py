@@ -19,7 +19,7 @@ from caseloop.cases import Actor, Cases
 from caseloop.extension import state
 from caseloop.handlers import builtin
 from caseloop.jobs import Executor
-from caseloop.models import Case, Event, Job
+from caseloop.models import Case, Event, Job, User
 from caseloop.worker import Worker
 
 from .test_api import COMPLAINT, WALK
@@ -203,3 +203,91 @@ def test_a_timer_set_in_a_state_the_case_left_does_not_fire(loop: Loop) -> None:
     assert [(j.status, j.result) for j in timers] == [
         ("cancelled", "the case left state 'acknowledged'; timer 'assessment_overdue' not fired")]
     assert loop.get(case_id).state == "assessed"
+
+
+def test_the_whole_loop_runs_by_itself_complaint_revisit_improvement_plan(
+        loop: Loop) -> None:
+    """The shipped complaint -> revisit -> improvement plan loop under the worker:
+    a poor revisit reopens the complaint; fixed again and marked for improvement,
+    its follow-up revisit is answered through a survey link; the closed complaint
+    starts an 8D plan whose actions are reminded, and which 30 days after they
+    are in place measures the complaints of its category and standardises."""
+    from caseloop import surveys
+
+    from .test_cases import person
+
+    manager = person(loop.app, "mona", ["manager"], ["care"])
+    quality = person(loop.app, "quinn2", ["quality"], ["care"])
+    data = {**COMPLAINT, "customer_id": "C-1001", "email": "li.wei@example.com"}
+    case_id = loop.create("complaint", data).id
+    for trigger, _, step in WALK[:-1]:
+        loop.fire(case_id, trigger, step)
+
+    def children(workflow: str) -> list[Case]:
+        loop.session.expire_all()
+        return list(loop.session.execute(select(Case).where(
+            Case.parent_id == case_id, Case.workflow == workflow).order_by(Case.id)).scalars())
+
+    # A poor revisit three days later reopens it.
+    loop.clock.advance(days=3, minutes=1)
+    loop.work()
+    first = children("revisit")[0].id
+    loop.fire(first, "start_call")
+    loop.fire(first, "customer_reached", {"call_outcome": "reached"})
+    loop.fire(first, "complete_survey", {"csat": 2, "nps": 3, "issue_resolved": False})
+    loop.work()
+    assert loop.get(case_id).state == "reopened"
+
+    # Fixed again and marked for an improvement plan; the follow-up revisit (not held
+    # back by the recontact cooldown: same complaint) goes out as a survey link.
+    loop.fire(case_id, "investigate")
+    loop.fire(case_id, "respond", {**WALK[3][2], "improvement_needed": True})
+    loop.fire(case_id, "communicate_decision", WALK[4][2])
+    loop.fire(case_id, "accept_decision", WALK[5][2])
+    loop.clock.advance(days=3, minutes=1)
+    loop.work()
+    second = children("revisit")[1].id
+    loop.fire(second, "send_survey")
+    token = next(p["survey"] for p in loop.session.execute(select(Job.payload).where(
+        Job.case_id == second, Job.kind == "notify")).scalars() if p.get("survey"))
+    loop.clock.advance(hours=30)
+    surveys.answer(loop.cases(), token, {"csat": 5, "nps": 9, "issue_resolved": True}, "zh")
+    loop.session.commit()
+    loop.work()
+    assert loop.get(case_id).state == "closed"
+
+    # The closed complaint started an improvement plan, assigned to quality.
+    [plan] = children("improvement_plan")
+    plan_id = plan.id
+    assert plan.state == "draft" and plan.data["category"] == "delivery"
+    assignee = loop.session.get(User, plan.assignee_id)
+    assert assignee is not None and "quality" in assignee.roles
+    loop.fire(plan_id, "contain", {"plan_owner": "quinn2", "team": "care"}, actor=quality)
+    loop.fire(plan_id, "analyse", {"containment": "Second carrier on the Wuxi route."},
+              actor=quality)
+    loop.fire(plan_id, "plan_actions", {
+        "root_cause_method": "five_whys",
+        "root_cause": "One carrier serves the depot with no spare capacity."}, actor=quality)
+    today = loop.clock().astimezone(SHANGHAI).date()
+    actions = [{"title": "Sign a second carrier", "owner": "ann",
+                "due": (today + dt.timedelta(days=1)).isoformat(), "status": "planned"}]
+    loop.fire(plan_id, "approve", {"actions": actions, "effectiveness_target": 0,
+                                   "effectiveness_metric": "Delivery complaints"},
+              actor=manager)
+    loop.work()
+    reminded = [e.payload for e in loop.events(plan_id, "action")
+                if e.payload.get("action") == "remind"]
+    assert [(r["level"], r["owner"]) for r in reminded] == [("reminder", "ann")]
+    loop.cases().update(plan_id, {"actions": [{**actions[0], "status": "done"}]}, quality)
+    loop.session.commit()
+    loop.fire(plan_id, "verify", {"verification": "Audited on site."}, actor=quality)
+    assert loop.get(plan_id).data["effectiveness_baseline"] == 1  # this complaint
+
+    # Thirty days on, no delivery complaint: measured, target met, standardised.
+    loop.clock.advance(days=30, minutes=1)
+    counts = loop.work()
+    assert counts["dead"] == 0
+    standardised = loop.get(plan_id)
+    assert standardised.state == "standardised"
+    assert standardised.data["effectiveness_result"] == 0
+    assert standardised.data["target_met"] is True
