@@ -122,9 +122,10 @@ class Cases:
                     parent_id=parent.id if parent else None,
                     team_id=_default_team(actor, parent), version=1)
         self._sync_columns(wf, case)
+        # The names expressions see, once: the SLA policy's and the on-enter actions'.
+        scope.update(values.expression_values(wf.form, case.data))
         if wf.sla is not None:  # before the INSERT, so that it carries the clock
-            sla.begin(wf, case, {**scope, **values.expression_values(wf.form, case.data)},
-                      self.registry.current.calendars, now)
+            sla.begin(wf, case, scope, self.registry.current.calendars, now)
         self.session.add(case)
         self.session.flush()  # the id, for the event and jobs below (INSERT … RETURNING)
         payload: dict[str, Any] = {"data": outcome.data}
@@ -132,7 +133,8 @@ class Cases:
             payload["warnings"] = outcome.errors
         append(self.session, Event, case_id=case.id, kind="created", actor_id=actor.id,
                actor_name=actor.name, to_state=case.state, payload=payload, at=now)
-        run_on_enter(self, wf, case, self.scope(wf, case, actor, case.data, now), actor, depth)
+        scope["reference"] = case.reference
+        run_on_enter(self, wf, case, scope, actor, depth)
         # On-enter actions (set, assign) may change the new row: flush now so that the
         # version the caller reports is the one that will be committed.
         self.session.flush()

@@ -46,6 +46,8 @@ DAY = dt.timedelta(days=1)
 SECOND = dt.timedelta(seconds=1)
 HORIZON_YEARS = 3
 _HORIZON_DAYS = 365 * HORIZON_YEARS + 1
+#: Local dates whose working periods a calendar remembers (a few years' worth).
+MEMO_DAYS = 4096
 
 Period = tuple[dt.datetime, dt.datetime]
 
@@ -184,8 +186,18 @@ def _hours(calendar: Calendar, day: dt.date) -> tuple[tuple[dt.time, dt.time], .
     return calendar.hours.get(day.weekday(), ())
 
 
-def _day_periods(calendar: Calendar, zone: zoneinfo.ZoneInfo, day: dt.date) -> list[Period]:
+def _day_periods(calendar: Calendar, zone: zoneinfo.ZoneInfo, day: dt.date
+                 ) -> tuple[Period, ...]:
     """The non-empty working periods of a local date as UTC instants, in order."""
+    found: tuple[Period, ...] | None = calendar.memo.get(day)
+    if found is None:
+        if len(calendar.memo) >= MEMO_DAYS:
+            calendar.memo.clear()
+        found = calendar.memo[day] = tuple(_work_out(calendar, zone, day))
+    return found
+
+
+def _work_out(calendar: Calendar, zone: zoneinfo.ZoneInfo, day: dt.date) -> list[Period]:
     out: list[Period] = []
     for start, end in _hours(calendar, day):
         begin = _instant(zone, day, start)

@@ -321,3 +321,21 @@ def test_split_keeps_days_as_working_days() -> None:
     assert split(dt.timedelta(days=1, hours=4)) == WorkDuration(days=1, seconds=4 * 3600)
     assert split(dt.timedelta(minutes=30)) == WorkDuration(seconds=1800)
     assert split(dt.timedelta(0)) == WorkDuration()
+
+
+def test_a_calendar_remembers_its_days_within_a_bound_and_answers_the_same() -> None:
+    """The per-date memo (a speed-up for SLA deadlines at creation) changes no answer and
+    does not grow without bound over a long search."""
+    from caseloop import worktime
+
+    fresh = dataclasses.replace(cn_office(), memo={})
+    start = cn("2026-11-20 17:00")
+    assert add(fresh, start, 4 * H) == add(cn_office(), start, 4 * H) == cn("2026-11-23 12:00")
+    assert fresh.memo  # worked out once, kept
+    again = add(fresh, start, 4 * H)
+    assert again == cn("2026-11-23 12:00")
+    # Twelve years of dates walked: more than the memo keeps.
+    end = start + dt.timedelta(days=12 * 366)
+    total = elapsed(fresh, start, end)
+    assert total == elapsed(dataclasses.replace(cn_office(), memo={}), start, end)
+    assert 0 < len(fresh.memo) <= worktime.MEMO_DAYS

@@ -315,6 +315,9 @@ class Calendar:
     path: str
     version: str
     source: str = field(default="", repr=False, compare=False)
+    #: Working periods per local date as UTC instants: worktime's memo (the calendar
+    #: never changes, so what was worked out for a date holds).
+    memo: dict[dt.date, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
