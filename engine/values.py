@@ -117,14 +117,7 @@ def clean(form: Form, submitted: Mapping[str, Any], *, base: Mapping[str, Any] |
             _error(out, f.name, f, bad.rule, lang, **bad.params)
             typed[f.name] = None
     scope = {**(names or {}), **expression_values(form, typed)}
-    for f in computed_order(form):
-        assert f.value is not None
-        try:
-            value = f.value.evaluate(scope)
-        except ExprError:
-            value = None
-        typed[f.name] = stored(value)
-        scope[f.name] = value
+    _compute(form, typed, scope)
     for f in form.fields:
         value = typed.get(f.name)
         if f.visible_if is not None and not f.visible_if.test(scope):
@@ -233,19 +226,21 @@ def recompute(form: Form, data: Mapping[str, Any], names: Mapping[str, Any]
               ) -> dict[str, Any]:
     """``data`` with its computed fields evaluated again (after an action set a field)."""
     out = dict(data)
-    scope = {**names, **expression_values(form, out)}
+    _compute(form, out, {**names, **expression_values(form, out)})
+    return {k: v for k, v in out.items() if v is not None}  # empty is not stored
+
+
+def _compute(form: Form, typed: dict[str, Any], scope: dict[str, Any]) -> None:
+    """Evaluate the computed fields in dependency order: the stored value into
+    ``typed``, what expressions see into ``scope`` (for the fields after it)."""
     for f in computed_order(form):
         assert f.value is not None
         try:
             value = f.value.evaluate(scope)
         except ExprError:
             value = None
+        typed[f.name] = stored(value)
         scope[f.name] = value
-        if stored(value) is None:
-            out.pop(f.name, None)
-        else:
-            out[f.name] = stored(value)
-    return out
 
 
 def computed_order(form: Form) -> list[Field]:
