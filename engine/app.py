@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, redirect, request, url_for
+from werkzeug.wrappers import Response
 
 from . import __version__
 from .extension import DEFAULTS, Caseloop
@@ -22,21 +24,29 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``config.py`` in the instance folder, then ``CASELOOP_*`` environment
     variables, then ``test_config``.
     """
-    app = Flask("caseloop", instance_relative_config=True)
+    # No static route of the app's own: the pages serve engine/static at /assets.
+    app = Flask("caseloop", instance_relative_config=True, static_folder=None)
     app.config.from_mapping(DEFAULTS)
+    # The session cookie of the pages: not readable by scripts (Flask's default), not
+    # sent on cross-site subrequests, and signed sessions end 12 hours after login.
+    app.config.update(SESSION_COOKIE_NAME="caseloop_session", SESSION_COOKIE_SAMESITE="Lax",
+                      PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12))
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(_from_environment(os.environ))
     if test_config is not None:
         app.config.from_mapping(test_config)
     app.config["SECRET_KEY"] = app.config.get("CASELOOP_SECRET_KEY") or _instance_secret(app)
-    Caseloop(app, cli_group=None)
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["CASELOOP_SECURE_COOKIES"])
+    Caseloop(app, cli_group=None)  # standalone: 'caseloop db upgrade', not 'caseloop caseloop …'
 
     @app.get("/")
-    def index() -> dict[str, str]:
-        # Until the pages land, the root says where things are instead of a bare 404.
+    def index() -> Response | dict[str, str]:
+        # Browsers go to the pages; programs get where things are instead of a bare 404.
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            return redirect(url_for("caseloop_views.home"))
         return {"name": "caseloop", "version": __version__, "api": "/api",
-                "openapi": "/api/openapi.json"}
-  # standalone: 'caseloop db upgrade', not 'caseloop caseloop …'
+                "openapi": "/api/openapi.json", "pages": url_for("caseloop_views.home")}
+
     return app
 
 

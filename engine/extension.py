@@ -61,6 +61,13 @@ DEFAULTS: dict[str, Any] = {
     "CASELOOP_DEFAULT_LANGUAGE": "zh",
     # The address customers reach the service at: survey links start with it.
     "CASELOOP_PUBLIC_URL": "http://127.0.0.1:5000",
+    # Pages: the time zone times are shown in (IANA name); failed logins allowed per
+    # user name and address within the window (seconds) before logins are refused.
+    "CASELOOP_TIMEZONE": "Asia/Shanghai",
+    "CASELOOP_LOGIN_ATTEMPTS": 5,
+    "CASELOOP_LOGIN_WINDOW": 900,
+    # Session and language cookies only over HTTPS (set it when served over HTTPS).
+    "CASELOOP_SECURE_COOKIES": False,
 }
 
 UserLoader = Callable[[], Actor | None]
@@ -127,10 +134,11 @@ class Caseloop:
             state.load_error = exc
         app.extensions["caseloop"] = state
 
-        from . import api, cli
+        from . import api, cli, views
 
         app.register_blueprint(api.blueprint, url_prefix=f"{self.url_prefix}/api")
         api.json_errors_under(app, f"{self.url_prefix}/api")
+        views.init_app(app, self.url_prefix)
         cli.init_app(app, self.cli_group)
 
 

@@ -2,9 +2,11 @@
 ``survey`` action, answered once through the public survey endpoint, dead after
 they expire.
 
-The token is 192 random bits; only its SHA-256 is stored, so a leaked database
-cannot answer surveys. The link itself travels in the notification job (the
-outbox), which builds the URL from ``CASELOOP_PUBLIC_URL`` when it sends.
+The token is 192 random bits. The links table keeps only its SHA-256, so the
+link cannot be rebuilt from it; the link itself travels in the notification job
+(the outbox builds the URL from ``CASELOOP_PUBLIC_URL`` when it sends) and stays
+in the message's copy in the mail log, like any message sent. The API and the
+pages never show it, and a link dies once answered or expired.
 """
 
 from __future__ import annotations

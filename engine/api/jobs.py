@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
-from sqlalchemy import func, select, tuple_
 
-from ..errors import Conflict, Forbidden, NotFound
+from .. import queue
+from ..errors import Forbidden
 from ..extension import state
-from ..jobs import STATUSES, discard, requeue
-from ..models import Case, Job, utcnow
+from ..jobs import discard, requeue
+from ..models import Case, Job
 from . import blueprint
 from .routes import MAX_ID, _cursor, _iso, _limit, _make_cursor, actor
 from .schemas import JobQuery, load
@@ -36,23 +36,11 @@ def list_jobs() -> Response:
     _admin()
     query = load(JOB_QUERY, request.args.to_dict())
     session = state().db.session
-    counts = {s: 0 for s in STATUSES}
-    counts.update({row[0]: row[1] for row in session.execute(
-        select(Job.status, func.count()).group_by(Job.status))})
-    stmt = select(Job, Case).outerjoin(Case, Case.id == Job.case_id)
-    if "status" in query:
-        stmt = stmt.where(Job.status == query["status"])
-    if "kind" in query:
-        stmt = stmt.where(Job.kind == query["kind"])
-    if "case" in query:
-        stmt = stmt.where(Job.case_id == query["case"])
-    if "cursor" in query:
-        stmt = stmt.where(tuple_(Job.run_at, Job.id) > _cursor(query["cursor"]))
-    limit = _limit(query)
-    rows = session.execute(stmt.order_by(Job.run_at, Job.id).limit(limit + 1)).all()
-    items = [job_json(job, case) for job, case in rows[:limit]]
-    last = rows[limit - 1][0] if len(rows) > limit else None
-    return jsonify({"counts": counts, "items": items,
+    rows, last = queue.page(session, limit=_limit(query), status=query.get("status"),
+                            kind=query.get("kind"), case_id=query.get("case"),
+                            after=_cursor(query["cursor"]) if "cursor" in query else None)
+    return jsonify({"counts": queue.counts(session),
+                    "items": [job_json(job, case) for job, case in rows],
                     "next_cursor": _make_cursor(last.run_at, last.id) if last else None})
 
 
@@ -69,15 +57,8 @@ def discard_job(job_id: int) -> Response:
 def _change(job_id: int, change: Any) -> Response:
     _admin()
     session = state().db.session
-    job = session.get(Job, job_id, with_for_update=True)
-    if job is None:
-        raise NotFound(f"no job {job_id}")
-    if job.status != "dead":
-        raise Conflict(f"job {job_id} is {job.status}: only dead letters can be retried "
-                       "or discarded", code="wrong_state")
-    change(job, utcnow())
+    job, case = queue.change(session, job_id, change)
     session.commit()
-    case = session.get(Case, job.case_id) if job.case_id is not None else None
     return jsonify(job_json(job, case))
 
 
@@ -91,6 +72,6 @@ def job_json(job: Job, case: Case | None) -> dict[str, Any]:
         "finished_at": _iso(job.finished_at) if job.finished_at else None,
         "leased_by": job.leased_by,
         # A survey link's token is the customer's credential: never shown.
-        "payload": {k: ("…" if k == "survey" else v) for k, v in (job.payload or {}).items()},
+        "payload": queue.public_payload(job.payload),
     }
 

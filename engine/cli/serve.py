@@ -67,7 +67,8 @@ def run(host: str, port: int, threads: int) -> None:
         worker, thread = start_in_background(app)
         click.echo("jobs: a worker runs in this process (CASELOOP_SERVE_WORKER=false turns "
                    "it off when 'caseloop worker' runs apart)")
-    click.echo(f"Caseloop is listening on {server.url} (Ctrl+C stops it)")
+    click.echo(f"Caseloop is listening on {server.url} (Ctrl+C stops it): open it in a "
+               "browser to log in")
     try:
         server.run()
     finally:
