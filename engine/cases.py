@@ -220,6 +220,35 @@ class Cases:
             raise Conflict("the case changed meanwhile; reload it", code="stale") from None
         return case
 
+    def claim(self, case_id: int, actor: Actor, *,
+              expected_version: int | None = None) -> Case:
+        """Take an unassigned case of one of my teams (the team queue). Two people
+        claiming at once: one gets it, the other a conflict."""
+        case = self.get(case_id, actor)
+        if expected_version is not None and case.version != expected_version:
+            raise Conflict(f"the case changed meanwhile (version {case.version}, "
+                           f"you had {expected_version}); reload it", code="stale")
+        wf = self.workflow_of(case)
+        if actor.id is None or not wf.roles & actor.acting_roles - {SYSTEM}:
+            raise Forbidden(f"your roles may not work '{wf.name}' cases")
+        if case.closed:
+            raise Conflict("the case is closed", code="wrong_state")
+        if case.assignee_id is not None:
+            if case.assignee_id == actor.id:
+                return case  # mine already: claiming again changes nothing
+            raise Conflict("someone else has taken this case meanwhile", code="taken")
+        if case.team_id not in actor.teams:
+            raise Forbidden("only members of the case's team may take it from the queue")
+        now = self.clock()
+        case.assignee_id, case.updated_at = actor.id, now
+        append(self.session, Event, case_id=case.id, kind="assigned", actor_id=actor.id,
+               actor_name=actor.name, at=now, payload={"action": "claim", "user": actor.name})
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise Conflict("someone else has taken this case meanwhile", code="stale") from None
+        return case
+
     # -- helpers ------------------------------------------------------------------
     def scope(self, wf: Workflow, case: Case, actor: Actor, data: Mapping[str, Any],
               now: dt.datetime | None = None) -> dict[str, Any]:

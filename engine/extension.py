@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "CASELOOP_MAX_BODY": 1024 * 1024,
     # Page size of list endpoints (and the largest a client may ask for).
     "CASELOOP_PAGE_SIZE": 50,
+    # The inbox's "due soon" tab: open cases whose deadline is within this many hours.
+    "CASELOOP_DUE_SOON_HOURS": 24,
     "CASELOOP_MAX_PAGE_SIZE": 200,
     # Jobs: seconds a claim holds (another worker retakes the job after it), longest
     # a handler may run, pause between polls when nothing is due; whether 'serve'

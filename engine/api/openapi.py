@@ -18,6 +18,7 @@ from .schemas import (
     CaseQuery,
     ErrorOut,
     EventPage,
+    InboxQuery,
     JobQuery,
     PageQuery,
     TransitionBody,
@@ -121,6 +122,15 @@ def build(prefix: str) -> dict[str, Any]:
                          "application/json": {"schema": "TransitionBody"}}},
                      "responses": _responses("200", None, "400", "404", "409", "410",
                                              "413", "422", public=True)}},
+        "/inbox": {"get": {
+            "summary": "A tab of the inbox (mine, team queue, overdue, due soon, recent) "
+                       "with filters and search; counts per tab (keyset pages)",
+            "parameters": [{"in": "query", "schema": InboxQuery}],
+            "responses": _responses("200", None, "400", "422")}},
+        "/cases/{case_id}/claim": {"post": {
+            "summary": "Take an unassigned case of one of your teams",
+            "parameters": [case_id, IF_MATCH],
+            "responses": _responses("200", "Case", "403", "404", "409")}},
         "/jobs": {"get": {
             "summary": "Jobs, the next due first, with a count per status (administrators)",
             "parameters": [{"in": "query", "schema": JobQuery}],

@@ -202,6 +202,8 @@ def case_json(case: Case, names: tuple[str | None, str | None] | None = None) ->
         "priority": case.priority, "assignee_id": case.assignee_id, "team_id": case.team_id,
         "parent_id": case.parent_id, "created_at": _iso(case.created_at),
         "updated_at": _iso(case.updated_at), "version": case.version,
+        "due_at": _iso(case.due_at) if case.due_at else None,
+        "sla_breached": bool(case.sla_breached),
     }
     if names is not None:
         out["assignee"], out["team"] = names

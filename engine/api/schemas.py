@@ -61,6 +61,23 @@ class JobQuery(Schema):
     cursor = fields.String()
 
 
+class InboxQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    tab = fields.String(load_default="mine", validate=validate.OneOf(
+        ["mine", "team", "overdue", "due_soon", "recent"]))
+    workflow = fields.String(validate=validate.Length(1, 64))
+    state = fields.String(validate=validate.Length(1, 64))
+    priority = fields.String(validate=validate.Length(1, 32))
+    channel = fields.String(validate=validate.Length(1, 64))
+    customer = fields.String(validate=validate.Length(1, 200))
+    q = fields.String(validate=validate.Length(1, 200),
+                      metadata={"description": "a reference, a phone number or a name"})
+    limit = fields.Integer(validate=validate.Range(1, 1000))
+    cursor = fields.String()
+
+
 class CaseOut(Schema):
     id = fields.Integer()
     reference = fields.String()
@@ -77,6 +94,9 @@ class CaseOut(Schema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     version = fields.Integer()
+    due_at = fields.DateTime(allow_none=True, metadata={
+        "description": "the earliest deadline of the SLA targets not yet met"})
+    sla_breached = fields.Boolean()
 
 
 class CasePage(Schema):

@@ -1,0 +1,155 @@
+"""The inbox (inbox.py, GET /api/inbox) and claiming from the team queue
+(Cases.claim, POST /api/cases/<id>/claim): which cases each tab holds for whom,
+filters and search, counts per tab, keyset pages without gaps, and two people
+claiming at once. On SQLite and PostgreSQL (the ``api`` fixture), real HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import update
+
+from caseloop.extension import state
+from caseloop.models import Case
+
+from . import test_api
+from .test_api import Api, error_of, make_user
+
+#: The fixture, on SQLite and PostgreSQL.
+api = test_api.api
+
+
+def _inbox(api: Api, headers: dict[str, str], **query: Any) -> dict[str, Any]:
+    resp = api.client.get("/api/inbox", query_string=query, headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    body: dict[str, Any] = resp.get_json()
+    return body
+
+
+def _refs(body: dict[str, Any]) -> list[str]:
+    return [c["reference"] for c in body["items"]]
+
+
+def _due(api: Api, case_id: int, at: dt.datetime | None) -> None:
+    with api.app.app_context():
+        session = state().db.session
+        session.execute(update(Case).where(Case.id == case_id).values(due_at=at))
+        session.commit()
+
+
+def _claimable(api: Api, **data: Any) -> dict[str, Any]:
+    """A complaint in team care's queue: opened by the agent, then unassigned."""
+    resp = api.create(**data)
+    assert resp.status_code == 201, resp.get_json()
+    case: dict[str, Any] = resp.get_json()
+    return case
+
+
+def test_each_tab_holds_what_it_says(api: Api) -> None:
+    now = dt.datetime.now(dt.UTC)
+    queued = _claimable(api, subject="Queued complaint")
+    mine = _claimable(api, subject="Mine")
+    assert api.client.post(f"/api/cases/{mine['id']}/claim",
+                           headers=api.agent).status_code == 200
+    for case in (queued, mine):  # their SLA deadlines, out of the way
+        _due(api, case["id"], now + dt.timedelta(days=10))
+    late = _claimable(api, subject="Late")
+    _due(api, late["id"], now - dt.timedelta(hours=1))
+    soon = _claimable(api, subject="Soon")
+    _due(api, soon["id"], now + dt.timedelta(hours=2))
+    later = _claimable(api, subject="Later")
+    _due(api, later["id"], now + dt.timedelta(days=3))
+
+    body = _inbox(api, api.agent, tab="team")
+    assert queued["reference"] in _refs(body) and mine["reference"] not in _refs(body)
+    assert _refs(_inbox(api, api.agent, tab="mine")) == [mine["reference"]]
+    assert _refs(_inbox(api, api.agent, tab="overdue")) == [late["reference"]]
+    assert _refs(_inbox(api, api.agent, tab="due_soon")) == [soon["reference"]]
+    recent = _inbox(api, api.agent, tab="recent")
+    assert _refs(recent)[0] == later["reference"]  # the latest activity first
+    assert recent["counts"] == {"mine": 1, "team": 4, "overdue": 1, "due_soon": 1,
+                                "recent": 5}
+    item = next(c for c in recent["items"] if c["reference"] == late["reference"])
+    assert item["due_at"] and item["sla_breached"] is False and item["team"] == "care"
+
+
+def test_outsiders_see_nothing_and_see_all_roles_see_everything(api: Api) -> None:
+    _claimable(api)
+    other = make_user(api.app, "otto", roles=["agent"], teams=["billing"])
+    assert _inbox(api, other, tab="recent")["counts"]["recent"] == 0
+    assert _inbox(api, other, tab="team")["items"] == []
+    manager = make_user(api.app, "mona", roles=["manager"])
+    assert _inbox(api, manager, tab="recent")["counts"]["recent"] == 1
+    assert _inbox(api, manager, tab="mine")["counts"]["team"] == 0  # no team of their own
+
+
+def test_filters_and_search(api: Api) -> None:
+    billing = _claimable(api, category="billing", channel="email",
+                         customer_name="Wang Fang", phone="139 1234 5678")
+    delivery = _claimable(api, category="delivery", channel="phone", priority="high")
+    assert _refs(_inbox(api, api.agent, tab="recent", channel="email")) == \
+        [billing["reference"]]
+    assert _refs(_inbox(api, api.agent, tab="recent", priority="high")) == \
+        [delivery["reference"]]
+    for q in (billing["reference"], billing["reference"].lower(), "139-1234-5678",
+              "+86 139 1234 5678", "wang fang", "Fang"):
+        assert _refs(_inbox(api, api.agent, tab="recent", q=q)) == [billing["reference"]], q
+    none = _inbox(api, api.agent, tab="recent", q="CMP-1999-000001")
+    assert none["items"] == [] and none["counts"]["recent"] == 0
+    assert _inbox(api, api.agent, tab="recent", q="100%_")["items"] == []  # LIKE escaped
+
+
+def test_pages_follow_the_cursor_in_both_orders(api: Api) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ids = [_claimable(api, subject=f"Case {i}")["id"] for i in range(5)]
+    for i, case_id in enumerate(ids):  # overdue, the first the most
+        _due(api, case_id, now - dt.timedelta(hours=10 - i))
+    for tab in ("recent", "overdue", "team"):
+        seen, cursor = [], None
+        while True:
+            query = {"tab": tab, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            body = _inbox(api, api.agent, **query)
+            seen += [c["id"] for c in body["items"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        assert sorted(seen) == sorted(ids) and len(seen) == 5, tab
+        if tab == "overdue":
+            assert seen == ids  # the most overdue first
+
+
+def test_bad_queries_are_refused(api: Api) -> None:
+    for query in ({"tab": "everything"}, {"limit": 0}, {"cursor": "%%%"}, {"colour": "red"}):
+        resp = api.client.get("/api/inbox", query_string=query, headers=api.agent)
+        assert resp.status_code in (400, 422), query
+
+
+def test_claiming_takes_a_case_once(api: Api) -> None:
+    case = _claimable(api)
+    other = make_user(api.app, "bob", roles=["agent"], teams=["care"])
+    first = api.client.post(f"/api/cases/{case['id']}/claim", headers=other)
+    assert first.status_code == 200 and first.get_json()["assignee"] == "bob"
+    with api.writes_nothing():
+        error_of(api.client.post(f"/api/cases/{case['id']}/claim", headers=api.agent), 409,
+                 "taken")
+        again = api.client.post(f"/api/cases/{case['id']}/claim", headers=other)
+        assert again.status_code == 200  # already mine: nothing changes
+    events = api.client.get(f"/api/cases/{case['id']}/events", headers=other).get_json()
+    assert [e["payload"] for e in events["items"] if e["kind"] == "assigned"] == [
+        {"action": "claim", "user": "bob"}]
+
+
+def test_claiming_needs_the_team_and_a_role_and_a_current_version(api: Api) -> None:
+    case = _claimable(api)
+    manager = make_user(api.app, "mona", roles=["manager"])  # sees it, works no complaints
+    outsider = make_user(api.app, "otto", roles=["agent"], teams=["billing"])
+    with api.writes_nothing():
+        error_of(api.client.post(f"/api/cases/{case['id']}/claim", headers=manager), 403,
+                 "forbidden")
+        # Not visible to them: it does not exist.
+        error_of(api.client.post(f"/api/cases/{case['id']}/claim", headers=outsider), 404,
+                 "not_found")
+        stale = api.client.post(f"/api/cases/{case['id']}/claim",
+                                headers={**api.agent, "If-Match": '"99"'})
+        error_of(stale, 409, "stale")
