@@ -24,6 +24,8 @@ from .registry import Registry
 from .spec.model import Transition, Workflow
 
 SYSTEM = "system"
+#: The longest comment, in characters.
+COMMENT_MAX = 4000
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,23 @@ class Cases:
             self.session.flush()
         except StaleDataError:
             raise Conflict("someone else has taken this case meanwhile", code="stale") from None
+        return case
+
+    def comment(self, case_id: int, text: str, actor: Actor) -> Case:
+        """A note in the case's history (not a field change: the case row and its
+        version stay as they are, so a comment never conflicts with an edit)."""
+        case = self.get(case_id, actor)
+        wf = self.workflow_of(case)
+        if not (actor.is_system or actor.sees_all or wf.roles & actor.acting_roles):
+            raise Forbidden(f"your roles may not comment on '{wf.name}' cases")
+        text = text.strip() if isinstance(text, str) else ""
+        zh = actor.lang.startswith("zh")
+        if not text or len(text) > COMMENT_MAX:
+            message = (f"请填写 1 到 {COMMENT_MAX} 个字符的备注。" if zh else
+                       f"Write a comment of 1 to {COMMENT_MAX} characters.")
+            raise Invalid("the comment is not valid", fields={"text": [message]})
+        append(self.session, Event, case_id=case.id, kind="comment", actor_id=actor.id,
+               actor_name=actor.name, at=self.clock(), payload={"text": text})
         return case
 
     # -- helpers ------------------------------------------------------------------

@@ -153,3 +153,34 @@ def test_claiming_needs_the_team_and_a_role_and_a_current_version(api: Api) -> N
         stale = api.client.post(f"/api/cases/{case['id']}/claim",
                                 headers={**api.agent, "If-Match": '"99"'})
         error_of(stale, 409, "stale")
+
+
+def test_comments_go_into_the_history_without_a_new_version(api: Api) -> None:
+    case = _claimable(api)
+    resp = api.client.post(f"/api/cases/{case['id']}/comments",
+                           json={"text": "  Called the depot: parcel found.  "},
+                           headers=api.agent)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json() == {"case": case["reference"], "text": "Called the depot: parcel found."}
+    now = api.client.get(f"/api/cases/{case['id']}", headers=api.agent).get_json()
+    assert now["version"] == case["version"]  # a comment never conflicts with an edit
+    events = api.client.get(f"/api/cases/{case['id']}/events", headers=api.agent).get_json()
+    last = events["items"][-1]
+    assert (last["kind"], last["actor"], last["payload"]) == (
+        "comment", "alice", {"text": "Called the depot: parcel found."})
+
+
+def test_bad_comments_are_refused_and_nothing_is_stored(api: Api) -> None:
+    case = _claimable(api)
+    outsider = make_user(api.app, "otto", roles=["agent"], teams=["billing"])
+    with api.writes_nothing():
+        for body in ({"text": "   "}, {"text": "x" * 4001}):
+            error = error_of(api.client.post(f"/api/cases/{case['id']}/comments", json=body,
+                                             headers=api.agent), 422, "invalid")
+            assert set(error["fields"]) == {"text"}
+        for body in ({}, {"text": 5}, {"text": "ok", "extra": 1}):
+            resp = api.client.post(f"/api/cases/{case['id']}/comments", json=body,
+                                   headers=api.agent)
+            assert resp.status_code in (400, 422), body
+        error_of(api.client.post(f"/api/cases/{case['id']}/comments", json={"text": "hi"},
+                                 headers=outsider), 404, "not_found")

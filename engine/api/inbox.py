@@ -1,5 +1,6 @@
 """The inbox over the API: a tab of cases with filters, search, counts per tab and
-keyset pages (:mod:`caseloop.inbox`), and claiming a case from the team queue."""
+keyset pages (:mod:`caseloop.inbox`); claiming a case from the team queue, and
+commenting on a case."""
 
 from __future__ import annotations
 
@@ -16,15 +17,16 @@ from .routes import (
     _case_headers,
     _cursor,
     _if_match,
+    _json,
     _limit,
     _make_cursor,
     _names,
     actor,
     case_json,
 )
-from .schemas import InboxQuery, load
+from .schemas import CommentBody, InboxQuery, load
 
-INBOX_QUERY = InboxQuery()
+INBOX_QUERY, COMMENT_BODY = InboxQuery(), CommentBody()
 
 
 @blueprint.get("/inbox")
@@ -49,3 +51,13 @@ def claim_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
     out = case_json(case, names=_names(case))
     st.db.session.commit()
     return jsonify(out), 200, _case_headers(out)
+
+
+@blueprint.post(f"/cases/{CASE_ID}/comments")
+def comment_case(case_id: int) -> tuple[Response, int]:
+    body = load(COMMENT_BODY, _json())
+    st = state()
+    case = st.cases().comment(case_id, body["text"], actor())
+    reference = case.reference
+    st.db.session.commit()
+    return jsonify({"case": reference, "text": body["text"].strip()}), 201

@@ -16,6 +16,7 @@ from .schemas import (
     CaseOut,
     CasePage,
     CaseQuery,
+    CommentBody,
     ErrorOut,
     EventPage,
     InboxQuery,
@@ -64,6 +65,7 @@ def build(prefix: str) -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in (("Error", ErrorOut), ("Case", CaseOut), ("CasePage", CasePage),
                          ("CaseCreate", CaseCreate), ("TransitionBody", TransitionBody),
+                         ("CommentBody", CommentBody),
                          ("ActionList", ActionList), ("EventPage", EventPage),
                          ("Workflow", WorkflowOut)):
         spec.components.schema(name, schema=schema)
@@ -127,6 +129,12 @@ def build(prefix: str) -> dict[str, Any]:
                        "with filters and search; counts per tab (keyset pages)",
             "parameters": [{"in": "query", "schema": InboxQuery}],
             "responses": _responses("200", None, "400", "422")}},
+        "/cases/{case_id}/comments": {"post": {
+            "summary": "Add a comment to the case's history",
+            "parameters": [case_id],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": "CommentBody"}}},
+            "responses": _responses("201", None, "400", "403", "404", "413", "422")}},
         "/cases/{case_id}/claim": {"post": {
             "summary": "Take an unassigned case of one of your teams",
             "parameters": [case_id, IF_MATCH],

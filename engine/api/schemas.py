@@ -61,6 +61,13 @@ class JobQuery(Schema):
     cursor = fields.String()
 
 
+class CommentBody(Schema):
+    class Meta:
+        unknown = RAISE
+
+    text = fields.String(required=True)
+
+
 class InboxQuery(Schema):
     class Meta:
         unknown = RAISE
