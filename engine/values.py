@@ -17,12 +17,12 @@ from typing import Any
 import phonenumbers
 
 from .expr import ExprError
+from .spec.forms import SCALES
 from .spec.model import Field, Form, Text
 
 #: Longest user name or reference: the column a customer reference is copied to.
 REFERENCE_MAX = 200
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SCALES = {"rating": (1, 5), "nps": (0, 10), "ces": (1, 7)}
 
 MESSAGES: dict[str, Text] = {
     "required": Text("This field is required.", "此项为必填项。"),
@@ -117,7 +117,7 @@ def clean(form: Form, submitted: Mapping[str, Any], *, base: Mapping[str, Any] |
             _error(out, f.name, f, bad.rule, lang, **bad.params)
             typed[f.name] = None
     scope = {**(names or {}), **expression_values(form, typed)}
-    _compute(form, typed, scope)
+    compute(form, typed, scope)
     for f in form.fields:
         value = typed.get(f.name)
         if f.visible_if is not None and not f.visible_if.test(scope):
@@ -172,7 +172,7 @@ def convert(f: Field, raw: Any, *, region: str, lang: str, out: Outcome, path: s
         return _phone(f, raw, region)
     if t in ("integer", "rating", "nps", "ces"):
         number = _integer(raw)
-        low, high = _SCALES.get(t, (f.min, f.max))  # type: Any, Any
+        low, high = SCALES.get(t, (f.min, f.max))  # type: Any, Any
         _bounds(number, low if low is not None else f.min, high if high is not None else f.max)
         return number
     if t == "decimal":
@@ -226,11 +226,11 @@ def recompute(form: Form, data: Mapping[str, Any], names: Mapping[str, Any]
               ) -> dict[str, Any]:
     """``data`` with its computed fields evaluated again (after an action set a field)."""
     out = dict(data)
-    _compute(form, out, {**names, **expression_values(form, out)})
+    compute(form, out, {**names, **expression_values(form, out)})
     return {k: v for k, v in out.items() if v is not None}  # empty is not stored
 
 
-def _compute(form: Form, typed: dict[str, Any], scope: dict[str, Any]) -> None:
+def compute(form: Form, typed: dict[str, Any], scope: dict[str, Any]) -> None:
     """Evaluate the computed fields in dependency order: the stored value into
     ``typed``, what expressions see into ``scope`` (for the fields after it)."""
     for f in computed_order(form):

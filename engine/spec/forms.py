@@ -60,7 +60,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
 RESERVED = frozenset({*COMMON_NAMES, *WORKFLOW_NAMES, "true", "false", "null", "in", "has",
                       "size", "int", "double", "string", "bool", "filled", "timestamp",
                       "duration", "uint", "bytes", "list", "map", "type"})
-_FIXED_SCALES = {"rating": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+#: The fixed scales of the rating field types (a rating may set its own min/max).
+SCALES = {"rating": (1, 5), "nps": (0, 10), "ces": (1, 7)}
 
 
 def field_type(f: Field) -> T:
@@ -179,8 +180,8 @@ class _FormBuilder:
             name=d["name"], type=ftype, label=label,
             help=b.maybe_text(d, "help", path), placeholder=b.maybe_text(d, "placeholder", path),
             required=bool(d.get("required", False)), default=d.get("default"),
-            min=d.get("min", _FIXED_SCALES.get(ftype, (None,))[0]),
-            max=d.get("max", _FIXED_SCALES.get(ftype, (None, None))[1]),
+            min=d.get("min", SCALES.get(ftype, (None,))[0]),
+            max=d.get("max", SCALES.get(ftype, (None, None))[1]),
             min_length=d.get("min_length"), max_length=d.get("max_length"),
             pattern=d.get("pattern"),
             messages=MappingProxyType({k: b.text(v, (*path, "messages", k))
