@@ -79,3 +79,62 @@ def test_an_admin_logs_in_retries_a_dead_letter_and_switches_to_chinese(
     # The error text with markup is shown as text; no CSP violation was reported.
     assert "<script>" in page.locator("pre.error-text").first.inner_text()
     assert errors == []
+
+
+def test_a_customer_answers_the_survey_on_a_phone_in_chinese(
+        app: Flask, browser: object, live: str) -> None:
+    import re
+
+    from caseloop.extension import state
+
+    from .test_views_survey import case_of, revisit_link
+
+    with app.app_context():
+        db = state().db
+    case_id, token = revisit_link(app, db, "zh")
+    page = browser.new_page(  # type: ignore[attr-defined]
+        locale="en-US", viewport={"width": 390, "height": 844}, has_touch=True)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{live}/s/{token}")
+    # The link's language (the customer's), not the browser's.
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.get_by_role("heading", level=1).inner_text() == "满意度调查"
+    # Made for the phone: nothing wider than the screen, scale buttons big enough to tap.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    nps = page.get_by_role("group", name=re.compile("您有多大可能向朋友或同事推荐我们"))
+    box = nps.locator(".choice").first.bounding_box()
+    assert box is not None and box["height"] >= 44 and box["width"] >= 44
+    # The keyboard: into the NPS scale, arrows move the choice.
+    nps.get_by_role("radio", name="0 – 完全不可能").focus()
+    for _ in range(9):
+        page.keyboard.press("ArrowRight")
+    assert nps.get_by_role("radio", name="9").is_checked()
+    ces = page.get_by_role("group", name=re.compile("公司让我很容易地解决了问题"))
+    ces.get_by_role("radio", name="6").click()
+    page.get_by_role("radio", name="是").click()
+    page.get_by_role("checkbox", name="服务态度").check()
+    page.get_by_label("客户意见").fill("<script>alert(1)</script> 处理得很好")
+    # Sent without the required score: the message is next to it, in Chinese, and
+    # what was entered is still there.
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_load_state()
+    csat = page.get_by_role("group", name=re.compile("您对本次处理的满意程度"))
+    assert csat.locator(".field-error").inner_text() == "请回答此问题。"
+    assert nps.get_by_role("radio", name="9").is_checked()
+    assert page.get_by_label("客户意见").input_value() == "<script>alert(1)</script> 处理得很好"
+    assert case_of(app, db, case_id)[0] == "survey_sent"
+    csat.get_by_role("radio", name="5 – 非常满意").tap()
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text() == "感谢您的反馈！"
+    status, data = case_of(app, db, case_id)
+    assert status == "answered"
+    assert (data["csat"], data["nps"], data["ces"], data["issue_resolved"]) == (5, 9, 6, True)
+    assert data["drivers"] == ["staff_attitude"]
+    # Opened again: the link is spent, and the customer is thanked, not scolded.
+    assert page.goto(f"{live}/s/{token}").status == 410  # type: ignore[union-attr]
+    assert page.get_by_role("heading", level=1).inner_text() == "已经作答"
+    # No CSP violation or failing asset; only the two pages' own statuses are reported.
+    assert [e for e in errors if not re.match(
+        r"Failed to load resource: .* status of (422|410) ", e)] == [], errors

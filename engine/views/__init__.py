@@ -1,5 +1,6 @@
-"""The HTML pages: login, language, home, and the administrators' job queue and
-mail log. Server-rendered Jinja with Flask-WTF forms; no inline script or style.
+"""The HTML pages: login, language, home, the administrators' job queue and mail
+log, and the customer's survey page. Server-rendered Jinja with Flask-WTF forms; no
+inline script or style.
 
 Every POST to these pages must carry a CSRF token (checked before the view runs,
 so a page cannot forget it). The check is scoped to this blueprint rather than
@@ -28,9 +29,15 @@ from flask import (
     session,
     url_for,
 )
-from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf  # type: ignore[import-untyped]
+from flask_wtf.csrf import (  # type: ignore[import-untyped]
+    CSRFError,
+    CSRFProtect,
+    generate_csrf,
+    validate_csrf,
+)
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
+from wtforms import ValidationError
 
 from ..extension import state
 from ..models import User
@@ -48,6 +55,14 @@ USER_KEY = "caseloop_user"
 #: No inline script or style anywhere, no framing, forms post only here.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+#: Pages whose address holds a secret (the survey link's token): they send no Referer
+#: anywhere (``Referrer-Policy: no-referrer``), are not indexed, and their POSTs are
+#: checked for the CSRF token alone — Flask-WTF's HTTPS check wants a Referer from
+#: this host and would refuse them all. What that check adds (a man in the middle
+#: planting a cookie over plain HTTP) buys nothing here: the link's token is the
+#: credential, and whoever holds it can answer anyway.
+NO_REFERRER = frozenset({"caseloop_views.survey"})
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -143,7 +158,10 @@ def _before() -> None:
     g.caseloop_lang = i18n.request_language()
     if request.endpoint == "caseloop_views.static":
         return
-    csrf.protect()  # raises CSRFError (400) for a POST without a valid token
+    if request.endpoint in NO_REFERRER:
+        _token_only()
+    else:
+        csrf.protect()  # raises CSRFError (400) for a POST without a valid token
     g.caseloop_user = None
     user_id = session.get(USER_KEY)
     if isinstance(user_id, int):
@@ -154,12 +172,27 @@ def _before() -> None:
             session.pop(USER_KEY, None)
 
 
+def _token_only() -> None:
+    """``csrf.protect()`` without its referrer check (for NO_REFERRER pages)."""
+    if request.method not in current_app.config["WTF_CSRF_METHODS"]:
+        return
+    try:
+        validate_csrf(request.form.get(current_app.config["WTF_CSRF_FIELD_NAME"]))
+    except ValidationError as exc:
+        raise CSRFError(exc.args[0]) from None
+    g.csrf_valid = True
+
+
 @blueprint.after_request
 def _headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
+    if request.endpoint in NO_REFERRER:
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    else:
+        response.headers["Referrer-Policy"] = "same-origin"
     if request.endpoint != "caseloop_views.static":
         # Pages show customers' data: not kept in caches, nor behind the back button.
         response.headers["Cache-Control"] = "no-store"
@@ -180,6 +213,8 @@ def _template_globals() -> dict[str, Any]:
 @blueprint.errorhandler(CSRFError)
 def _csrf_error(_exc: CSRFError) -> tuple[str, int]:
     state().db.session.rollback()
+    if request.endpoint == survey.ENDPOINT:  # a customer: their answers, not an error page
+        return survey.expired_form()
     return error_page(400, "csrf_failed")
 
 
@@ -192,4 +227,4 @@ def _http_error(exc: HTTPException) -> tuple[str, int] | HTTPException:
     return error_page(status, key)
 
 
-from . import admin, auth, home  # noqa: E402,F401  (routes register on the blueprint)
+from . import admin, auth, home, survey  # noqa: E402,F401  (routes register on the blueprint)

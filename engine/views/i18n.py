@@ -108,6 +108,46 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "failed": ("Failed", "失败"),
     "no_mail": ("No messages yet.", "暂无消息。"),
     "older": ("Older messages", "更早的消息"),
+    # the customer's survey page (/s/<token>)
+    "survey_title": ("Your feedback", "满意度调查"),
+    "survey_intro": ("Thank you for taking a minute to tell us how we did.",
+                     "感谢您花一分钟告诉我们您的评价。"),
+    "survey_case": ("Your case: {reference}", "您的事项编号：{reference}"),
+    "survey_once": ("This link can be used once, until {when}.",
+                    "此链接仅可使用一次，有效期至 {when}。"),
+    "survey_required_note": ("Questions marked “required” must be answered.",
+                             "标有“必填”的问题必须作答。"),
+    "survey_required": ("required", "必填"),
+    "survey_send": ("Send my answers", "提交"),
+    "survey_answer_this": ("Please answer this question.", "请回答此问题。"),
+    "survey_fix": ("Some answers need your attention:", "以下回答需要您检查："),
+    "survey_resend": ("This page was open for a while: please check your answers and "
+                      "send them again.", "页面已打开较长时间：请检查您的回答后重新提交。"),
+    "survey_max_length": ("Up to {n} characters.", "最多 {n} 个字。"),
+    "csat_low": ("Very dissatisfied", "非常不满意"),
+    "csat_high": ("Very satisfied", "非常满意"),
+    "nps_low": ("Not at all likely", "完全不可能"),
+    "nps_high": ("Extremely likely", "极有可能"),
+    "ces_low": ("Strongly disagree", "非常不同意"),
+    "ces_high": ("Strongly agree", "非常同意"),
+    "yes": ("Yes", "是"),
+    "no": ("No", "否"),
+    "survey_thanks_title": ("Thank you!", "感谢您的反馈！"),
+    "survey_thanks": ("Your answers have been recorded. You can close this page now.",
+                      "您的回答已记录，现在可以关闭此页面。"),
+    "survey_answered_title": ("Already answered", "已经作答"),
+    "survey_answered": ("This survey has already been answered. Thank you for your "
+                        "feedback!", "此调查已经作答。感谢您的反馈！"),
+    "survey_expired_title": ("This link has expired", "链接已过期"),
+    "survey_expired": ("This survey link has expired and can no longer be answered. "
+                       "Thank you all the same.", "此调查链接已过期，无法再作答。仍然感谢您！"),
+    "survey_closed_title": ("This survey is closed", "调查已关闭"),
+    "survey_closed": ("This survey is no longer open: we have already followed up in "
+                      "another way. Thank you.", "此调查已关闭：我们已通过其他方式跟进。谢谢！"),
+    "survey_unknown_title": ("Link not valid", "链接无效"),
+    "survey_unknown": ("This survey link is not valid. Please check that the whole link "
+                       "was copied from the message.",
+                       "此调查链接无效。请确认已从消息中完整复制链接。"),
 }
 
 
