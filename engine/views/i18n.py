@@ -148,6 +148,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "survey_unknown": ("This survey link is not valid. Please check that the whole link "
                        "was copied from the message.",
                        "此调查链接无效。请确认已从消息中完整复制链接。"),
+    # -- the inbox page (keys start with 'inbox_') --
+    # -- the case pages (keys start with 'case_') --
 }
 
 
