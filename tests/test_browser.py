@@ -138,3 +138,77 @@ def test_a_customer_answers_the_survey_on_a_phone_in_chinese(
     # No CSP violation or failing asset; only the two pages' own statuses are reported.
     assert [e for e in errors if not re.match(
         r"Failed to load resource: .* status of (422|410) ", e)] == [], errors
+
+
+def test_an_agent_claims_a_case_from_the_team_queue(
+        app: Flask, browser: object, live: str) -> None:
+    from .test_views_inbox import assignee_of, new_case, person
+
+    case = new_case(app, person(app, "alice"), subject="Parcel lost")
+    page = browser.new_page(  # type: ignore[attr-defined]
+        locale="en-US", viewport={"width": 390, "height": 844})
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{live}/login")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live}/home")
+    page.get_by_role("link", name="Inbox", exact=True).click()
+    page.wait_for_url(f"{live}/inbox")
+    assert page.get_by_role("link", name="Mine 0").get_attribute("aria-current") == "page"
+    page.get_by_role("link", name="Team queue 1").click()
+    page.wait_for_url("**/inbox?tab=team")
+    # On a phone the table is a list of cards: nothing wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.get_by_role("button", name=f"Claim {case['reference']}").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/inbox?tab=team")
+    assert f"You took {case['reference']}." in page.locator(".flashes").inner_text()
+    assert assignee_of(app, case["id"]) is not None
+    page.get_by_role("link", name="Mine 1").click()
+    page.wait_for_url("**/inbox?tab=mine")
+    row = page.locator(f"#case-{case['id']}")
+    assert case["reference"] in row.inner_text() and "Parcel lost" in row.inner_text()
+    # The filter form by keyboard: a search typed and sent with Enter.
+    page.get_by_label("Search").fill("no such customer")
+    page.get_by_label("Search").press("Enter")
+    page.wait_for_url("**/inbox?tab=mine&q=no+such+customer**")
+    assert page.get_by_text("No cases match these filters.").is_visible()
+    assert errors == []
+
+
+def test_an_agent_opens_a_complaint_takes_a_step_and_sees_the_history(
+        app: Flask, browser: object, live: str) -> None:
+    add(app, "amy", roles=["agent"], teams=["care"])
+    page = browser.new_page(locale="en-US")  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{live}/cases/new/complaint")
+    page.get_by_label("User name").fill("amy")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live}/cases/new/complaint")
+    page.locator('[name="customer_name"]').fill("Li Wei")
+    page.locator('[name="phone"]').fill("138 0013 8000")
+    page.locator('[name="category"]').select_option("delivery")
+    page.locator('[name="subject"]').fill("<b>Parcel</b> late")
+    page.locator('[name="description"]').fill("The parcel arrived five days late.")
+    page.get_by_role("button", name="Open the case").click()
+    page.wait_for_url("**/cases/*")
+    assert "opened" in page.locator(".flashes").inner_text()
+    assert "<b>Parcel</b> late" in page.locator(".case-data").inner_text()
+    page.get_by_role("button", name="Acknowledge to customer").click()
+    page.wait_for_load_state()
+    history = page.locator("#history .timeline").inner_text()
+    assert "Acknowledge to customer: Received → Acknowledged" in history
+    assert "Opened (Received)" in history
+    page.get_by_role("link", name="Record assessment").click()
+    page.wait_for_url("**/do/assess")
+    page.locator('[name="severity"]').fill("2")
+    page.locator('[name="impact"][value="single_customer"]').check()
+    page.locator('[name="complexity"]').first.check()
+    page.get_by_role("button", name="Record assessment").click()
+    page.wait_for_url("**/cases/*")
+    assert "Acknowledged → Assessed" in page.locator("#history").inner_text()
+    assert errors == [], errors

@@ -227,4 +227,11 @@ def _http_error(exc: HTTPException) -> tuple[str, int] | HTTPException:
     return error_page(status, key)
 
 
-from . import admin, auth, home, survey  # noqa: E402,F401  (routes register on the blueprint)
+from . import (  # noqa: E402,F401  (routes register on the blueprint)
+    admin,
+    auth,
+    cases,
+    home,
+    inbox,
+    survey,
+)

@@ -42,8 +42,12 @@ def home() -> str:
                      "workflow": wf.title.get(lang) if wf is not None else case.workflow,
                      "state": st.label.get(lang) if st is not None else case.state})
     dead = queue.counts(session)["dead"] if is_admin(user) else 0
+    roles = set(user.roles or ())
+    startable = [(wf.name, wf.title.get(lang)) for wf in (
+        state().registry.current.workflows.values() if state().load_error is None else ())
+        if wf.start_roles & roles]
     prefix = url_for("caseloop_views.home").rsplit("/home", 1)[0]
     return render_template("caseloop/home.html", mine=counts[0], overdue=counts[1],
-                           team_queue=counts[2], rows=rows, dead=dead,
+                           team_queue=counts[2], rows=rows, dead=dead, startable=startable,
                            api=f"{prefix}/api", doc=f"{prefix}/api/openapi.json",
                            page_size=current_app.config["CASELOOP_PAGE_SIZE"])
