@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import machine as machines
 from . import sla, values
 from .actions import run_on_enter
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .models import Case, DbSession, Event, append, utcnow
+from .models import Case, DbSession, Event, Membership, User, append, utcnow
 from .registry import Registry
 from .spec.model import Transition, Workflow
 
@@ -67,6 +68,9 @@ class Cases:
     clock: Callable[[], dt.datetime] = utcnow
     #: Depth of linked cases started within one operation (guards against loops).
     max_depth: int = 5
+    #: Roles that may give any case they see to anyone who works its workflow
+    #: (others may only hand their own cases to a teammate).
+    assign_roles: frozenset[str] = frozenset({"supervisor", "manager", "admin"})
 
     # -- reading ------------------------------------------------------------------
     def get(self, case_id: int, actor: Actor) -> Case:
@@ -249,6 +253,49 @@ class Cases:
             self.session.flush()
         except StaleDataError:
             raise Conflict("someone else has taken this case meanwhile", code="stale") from None
+        return case
+
+    def assign(self, case_id: int, to: str | None, actor: Actor, *,
+               expected_version: int | None = None) -> Case:
+        """Give the case to the user named ``to`` (None: back to the team's queue).
+        The assignee may hand it to a teammate; ``assign_roles`` to anyone who works
+        the workflow."""
+        case = self.get(case_id, actor)
+        if expected_version is not None and case.version != expected_version:
+            raise Conflict(f"the case changed meanwhile (version {case.version}, "
+                           f"you had {expected_version}); reload it", code="stale")
+        if case.closed:
+            raise Conflict("the case is closed", code="wrong_state")
+        wf = self.workflow_of(case)
+        lead = bool(self.assign_roles & actor.acting_roles) or actor.is_system
+        if not lead and (actor.id is None or case.assignee_id != actor.id):
+            raise Forbidden("only the case's assignee or a supervisor may reassign it")
+        user = None
+        if to is not None:
+            user = self.session.execute(select(User).where(User.name == to)).scalar_one_or_none()
+            if user is None or not user.active:
+                raise Invalid("no such person", fields={"user": [f"no active user '{to}'"]})
+            if not wf.roles & (set(user.roles or ()) - {SYSTEM}):
+                raise Invalid("this person does not work these cases", fields={"user": [
+                    f"'{to}' has none of the roles {', '.join(sorted(wf.roles - {SYSTEM}))}"]})
+            teammates = case.team_id is None or self.session.execute(select(Membership).where(
+                Membership.team_id == case.team_id, Membership.user_id == user.id)).first()
+            if not lead and not teammates:
+                raise Forbidden("you may hand the case only to a member of its team")
+        before = case.assignee_id
+        if (user.id if user else None) == before:
+            return case  # nothing changes
+        now = self.clock()
+        case.assignee_id, case.updated_at = (user.id if user else None), now
+        previous = self.session.get(User, before) if before is not None else None
+        append(self.session, Event, case_id=case.id, kind="assigned", actor_id=actor.id,
+               actor_name=actor.name, at=now, payload={
+                   "action": "reassign", "user": to,
+                   "from": previous.name if previous is not None else None})
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise Conflict("the case changed meanwhile; reload it", code="stale") from None
         return case
 
     def comment(self, case_id: int, text: str, actor: Actor) -> Case:

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "CASELOOP_SECRET_KEY": "",
     # Roles that see every case (others see their teams' and their own).
     "CASELOOP_SEE_ALL_ROLES": ["admin", "manager"],
+    # Roles that may give any case they see to anyone who works its workflow.
+    "CASELOOP_ASSIGN_ROLES": ["supervisor", "manager", "admin"],
     # Roles that may see the job queue and retry or discard dead letters.
     "CASELOOP_ADMIN_ROLES": ["admin"],
     # Largest request body accepted by the API, in bytes.
@@ -89,7 +91,8 @@ class State:
 
     def cases(self) -> Cases:
         return Cases(self.db.session, self.registry,
-                     region=current_app.config["CASELOOP_PHONE_REGION"])
+                     region=current_app.config["CASELOOP_PHONE_REGION"],
+                     assign_roles=frozenset(current_app.config["CASELOOP_ASSIGN_ROLES"]))
 
 
 class Caseloop:

@@ -184,3 +184,41 @@ def test_bad_comments_are_refused_and_nothing_is_stored(api: Api) -> None:
             assert resp.status_code in (400, 422), body
         error_of(api.client.post(f"/api/cases/{case['id']}/comments", json={"text": "hi"},
                                  headers=outsider), 404, "not_found")
+
+
+def _assign(api: Api, case_id: int, user: str | None, headers: dict[str, str]) -> Any:
+    return api.client.post(f"/api/cases/{case_id}/assign", json={"user": user},
+                           headers=headers)
+
+
+def test_the_assignee_hands_over_to_a_teammate_and_supervisors_to_anyone(api: Api) -> None:
+    case = _claimable(api)
+    case_id = case["id"]
+    make_user(api.app, "bob", roles=["agent"], teams=["care"])
+    make_user(api.app, "lin", roles=["agent"], teams=["billing"])
+    assert api.client.post(f"/api/cases/{case_id}/claim", headers=api.agent).status_code == 200
+    handed = _assign(api, case_id, "bob", api.agent)
+    assert handed.status_code == 200 and handed.get_json()["assignee"] == "bob"
+    # Alice no longer holds it: she may not move it again; nor to another team's agent.
+    error_of(_assign(api, case_id, "alice", api.agent), 403, "forbidden")
+    moved = _assign(api, case_id, "lin", api.supervisor)  # a supervisor may
+    assert moved.get_json()["assignee"] == "lin"
+    back = _assign(api, case_id, None, api.supervisor)  # back to the team's queue
+    assert back.get_json()["assignee"] is None
+    assert case["reference"] in _refs(_inbox(api, api.agent, tab="team"))
+    events = api.client.get(f"/api/cases/{case_id}/events", headers=api.supervisor).get_json()
+    assert [(e["payload"].get("from"), e["payload"].get("user")) for e in events["items"]
+            if e["payload"].get("action") == "reassign"] == [
+        ("alice", "bob"), ("bob", "lin"), ("lin", None)]
+
+
+def test_reassigning_to_someone_who_cannot_work_the_case_is_refused(api: Api) -> None:
+    case = _claimable(api)
+    make_user(api.app, "quinn", roles=["quality_auditor"], teams=["care"])
+    with api.writes_nothing():
+        for who, code in (("nobody", "invalid"), ("quinn", "invalid")):
+            error = error_of(_assign(api, case["id"], who, api.supervisor), 422, code)
+            assert set(error["fields"]) == {"user"}
+        error_of(api.client.post(f"/api/cases/{case['id']}/assign", json={"user": "bob"},
+                                 headers={**api.supervisor, "If-Match": '"99"'}), 409, "stale")
+        assert _assign(api, case["id"], "", api.supervisor).status_code in (400, 422)

@@ -1,6 +1,6 @@
 """The inbox over the API: a tab of cases with filters, search, counts per tab and
 keyset pages (:mod:`caseloop.inbox`); claiming a case from the team queue, and
-commenting on a case."""
+reassigning and commenting on a case."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from .routes import (
     actor,
     case_json,
 )
-from .schemas import CommentBody, InboxQuery, load
+from .schemas import AssignBody, CommentBody, InboxQuery, load
 
-INBOX_QUERY, COMMENT_BODY = InboxQuery(), CommentBody()
+INBOX_QUERY, COMMENT_BODY, ASSIGN_BODY = InboxQuery(), CommentBody(), AssignBody()
 
 
 @blueprint.get("/inbox")
@@ -61,3 +61,13 @@ def comment_case(case_id: int) -> tuple[Response, int]:
     reference = case.reference
     st.db.session.commit()
     return jsonify({"case": reference, "text": body["text"].strip()}), 201
+
+
+@blueprint.post(f"/cases/{CASE_ID}/assign")
+def assign_case(case_id: int) -> tuple[Response, int, dict[str, str]]:
+    body = load(ASSIGN_BODY, _json())
+    st = state()
+    case = st.cases().assign(case_id, body["user"], actor(), expected_version=_if_match())
+    out = case_json(case, names=_names(case))
+    st.db.session.commit()
+    return jsonify(out), 200, _case_headers(out)

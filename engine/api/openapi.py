@@ -12,6 +12,7 @@ from .. import __version__
 from . import blueprint
 from .schemas import (
     ActionList,
+    AssignBody,
     CaseCreate,
     CaseOut,
     CasePage,
@@ -65,7 +66,7 @@ def build(prefix: str) -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in (("Error", ErrorOut), ("Case", CaseOut), ("CasePage", CasePage),
                          ("CaseCreate", CaseCreate), ("TransitionBody", TransitionBody),
-                         ("CommentBody", CommentBody),
+                         ("CommentBody", CommentBody), ("AssignBody", AssignBody),
                          ("ActionList", ActionList), ("EventPage", EventPage),
                          ("Workflow", WorkflowOut)):
         spec.components.schema(name, schema=schema)
@@ -135,6 +136,12 @@ def build(prefix: str) -> dict[str, Any]:
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": "CommentBody"}}},
             "responses": _responses("201", None, "400", "403", "404", "413", "422")}},
+        "/cases/{case_id}/assign": {"post": {
+            "summary": "Give the case to someone (null: back to the team's queue)",
+            "parameters": [case_id, IF_MATCH],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": "AssignBody"}}},
+            "responses": _responses("200", "Case", "400", "403", "404", "409", "422")}},
         "/cases/{case_id}/claim": {"post": {
             "summary": "Take an unassigned case of one of your teams",
             "parameters": [case_id, IF_MATCH],

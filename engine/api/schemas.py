@@ -61,6 +61,14 @@ class JobQuery(Schema):
     cursor = fields.String()
 
 
+class AssignBody(Schema):
+    class Meta:
+        unknown = RAISE
+
+    user = fields.String(required=True, allow_none=True, validate=validate.Length(1, 64),
+                         metadata={"description": "a user name; null: back to the queue"})
+
+
 class CommentBody(Schema):
     class Meta:
         unknown = RAISE
