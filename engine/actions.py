@@ -37,7 +37,7 @@ def run_on_enter(cases: Cases, wf: Workflow, case: Case, scope: dict[str, Any], 
 
 def _start(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any],
            actor: Actor, depth: int, index: int) -> None:
-    data = _evaluate(a.map, scope)
+    data = evaluate(a.map, scope)
     if a.after is not None:
         _job(cases, case, "start", scope["now"] + a.after, index, workflow=a.workflow, data=data,
              assign=_assign_payload(a, scope))
@@ -99,7 +99,7 @@ def _outbox(kind: str) -> Any:
 def _set(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, Any],
          actor: Actor, depth: int, index: int) -> None:
     new = dict(case.data)
-    for name, value in _evaluate(a.map, scope).items():
+    for name, value in evaluate(a.map, scope).items():
         f = wf.form.field(name)
         if f is None:
             continue
@@ -172,7 +172,7 @@ def _cancel(cases: Cases, wf: Workflow, case: Case, a: Action, scope: dict[str, 
                                              f"'{case.state}'"))
     withdrawn, left = [], []
     if a.trigger is not None:
-        data = _evaluate(a.map, scope)
+        data = evaluate(a.map, scope)
         for child in cases.session.execute(select(Case).where(
                 Case.parent_id == case.id, Case.workflow == a.workflow,
                 Case.closed.is_(False)).order_by(Case.id)).scalars():
@@ -252,7 +252,7 @@ def _note(cases: Cases, case: Case, actor: Actor, message: str, /, **payload: An
            actor_name=actor.name, at=cases.clock(), payload={"note": message, **payload})
 
 
-def _evaluate(mapping: Any, scope: dict[str, Any]) -> dict[str, Any]:
+def evaluate(mapping: Any, scope: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, expr in mapping.items():
         try:

@@ -18,13 +18,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import machine as machines
 from . import sla, values
-from .actions import run_on_enter
+from .actions import evaluate, run_on_enter
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .models import Case, DbSession, Event, Membership, User, append, utcnow
+from .models import Case, DbSession, Event, Membership, User, append, team_named, utcnow
 from .registry import Registry
 from .spec.model import Transition, Workflow
 
 SYSTEM = "system"
+#: The actor of the public intake page: anyone, not logged in.
+PUBLIC = "public"
 #: The longest comment, in characters.
 COMMENT_MAX = 4000
 
@@ -45,6 +47,16 @@ class Actor:
     @classmethod
     def system(cls) -> Actor:
         return cls(SYSTEM, frozenset({SYSTEM}), sees_all=True)
+
+    @classmethod
+    def public(cls, lang: str = "en") -> Actor:
+        """Someone on the public intake page: no user, no team; may open cases of a
+        public workflow only, filling its ``intake.fields`` only."""
+        return cls(PUBLIC, frozenset({PUBLIC}), lang=lang)
+
+    @property
+    def is_public(self) -> bool:
+        return self.name == PUBLIC and self.id is None and self.roles == {PUBLIC}
 
     @property
     def is_system(self) -> bool:
@@ -110,15 +122,25 @@ class Cases:
         wf = self.registry.workflow(workflow)
         if wf is None:
             raise NotFound(f"no workflow '{workflow}'")
-        if not actor.is_system and not wf.start_roles & actor.acting_roles:
+        public = actor.is_public
+        if public and (not wf.public or wf.intake is None):
+            raise Forbidden(f"'{workflow}' cases are not taken from the public")
+        if not public and not actor.is_system and not wf.start_roles & actor.acting_roles:
             raise Forbidden(f"your roles may not open a '{workflow}' case")
         initial = wf.states[wf.initial]
         now = self.clock()
         scope = {"now": now, "state": wf.initial, "reference": "", "created_at": now,
                  "user": actor.names()}
+        may_edit: Callable[[str], bool] = lambda f: initial.fields.of(f) != "hidden"  # noqa: E731
+        if public:
+            assert wf.intake is not None
+            # Only the intake's fields, and the page's own values over anything posted.
+            taken = frozenset(wf.intake.fields) | frozenset(wf.intake.set)
+            may_edit = lambda f: f in taken and initial.fields.of(f) == "editable"  # noqa: E731
+            given = {**scope, **values.expression_values(wf.form, values.defaults(wf.form))}
+            data = {**data, **evaluate(wf.intake.set, given)}
         outcome = values.clean(wf.form, data, base=values.defaults(wf.form), lang=actor.lang,
-                               region=self.region, names=scope,
-                               may_edit=lambda f: initial.fields.of(f) != "hidden")
+                               region=self.region, names=scope, may_edit=may_edit)
         if not outcome.ok and not actor.is_system:
             raise Invalid("some fields are not valid", fields=outcome.errors)
         case = Case(workflow=wf.name, definition_version=wf.version,
@@ -127,6 +149,9 @@ class Cases:
                     created_at=now, updated_at=now, entered_at=now,
                     parent_id=parent.id if parent else None,
                     team_id=_default_team(actor, parent), version=1)
+        if public and wf.intake is not None and wf.intake.team:
+            team = team_named(self.session, wf.intake.team)
+            case.team_id = team.id if team is not None else None
         self._sync_columns(wf, case)
         # The names expressions see, once: the SLA policy's and the on-enter actions'.
         scope.update(values.expression_values(wf.form, case.data))

@@ -70,8 +70,18 @@ DEFAULTS: dict[str, Any] = {
     "CASELOOP_TIMEZONE": "Asia/Shanghai",
     "CASELOOP_LOGIN_ATTEMPTS": 5,
     "CASELOOP_LOGIN_WINDOW": 900,
+    # The public intake page: cases one address may send per workflow within the
+    # window (seconds) before it is asked to wait.
+    "CASELOOP_INTAKE_ATTEMPTS": 5,
+    "CASELOOP_INTAKE_WINDOW": 600,
     # Session and language cookies only over HTTPS (set it when served over HTTPS).
     "CASELOOP_SECURE_COOKIES": False,
+    # Attachments: the folder they are stored in (empty: <instance>/uploads, never
+    # under static), the largest file in bytes (a field's max_size may be smaller),
+    # and the largest request a page accepts (larger: a 413 page).
+    "CASELOOP_UPLOADS": "",
+    "CASELOOP_MAX_UPLOAD": 20 * 1024 * 1024,
+    "CASELOOP_MAX_PAGE_BODY": 100 * 1024 * 1024,
 }
 
 UserLoader = Callable[[], Actor | None]

@@ -212,3 +212,38 @@ def test_an_agent_opens_a_complaint_takes_a_step_and_sees_the_history(
     page.wait_for_url("**/cases/*")
     assert "Acknowledged → Assessed" in page.locator("#history").inner_text()
     assert errors == [], errors
+
+
+def test_a_customer_sends_a_complaint_on_a_phone_in_chinese(
+        app: Flask, browser: object, live: str) -> None:
+    add(app, "amy", roles=["agent"], teams=["care"])
+    page = browser.new_page(  # type: ignore[attr-defined]
+        locale="zh-CN", viewport={"width": 390, "height": 844}, has_touch=True)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{live}/intake/complaint")  # no login; the browser's language
+    assert page.locator("h1").inner_text() == "客户投诉"
+    assert page.locator('[name="priority"]').count() == 0
+    honeypot = page.locator('[name="_website"]')
+    box = honeypot.bounding_box()  # off-screen: no person sees or tabs to it
+    assert honeypot.count() == 1 and (box is None or box["x"] + box["width"] <= 0)
+    page.locator('[name="customer_name"]').fill("王芳")
+    page.locator('[name="phone"]').fill("138 0013 8000")
+    page.locator('[name="category"]').select_option("delivery")
+    page.locator('[name="subject"]').fill("慢")
+    page.locator('[name="description"]').fill('<img src=x onerror=alert(1)> 包裹晚到了五天。')
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_load_state()
+    subject = page.locator('div[data-field="subject"]').inner_text()
+    assert "标题长度应为 4 到 120 个字符。" in subject
+    assert page.locator('[name="description"]').input_value().startswith("<img src=x")
+    # Nothing sticks out sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.locator('[name="subject"]').fill("包裹晚到五天")
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_url("**/intake/complaint/thanks**")
+    reference = page.locator("#intake-reference").inner_text()
+    assert reference.startswith("CMP-")
+    assert "请保留上面的编号" in page.locator("#intake-thanks").inner_text()
+    # The form sent with an error is answered 422, which Chromium logs; nothing else.
+    assert [e for e in errors if "status of 422" not in e] == [], errors

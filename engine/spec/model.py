@@ -278,6 +278,19 @@ class Cooldown:
 
 
 @dataclass(frozen=True, slots=True)
+class Intake:
+    """The public intake page of a public workflow: the ``fields`` the customer fills,
+    in order; fields ``set`` by the page (``channel: "'web'"``), whatever was posted;
+    the ``team`` whose queue a new case lands in; the ``thanks`` shown with the
+    reference."""
+
+    fields: tuple[str, ...]
+    set: Mapping[str, Expression] = field(default_factory=_empty)
+    team: str | None = None
+    thanks: Text | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Workflow:
     name: str
     title: Text
@@ -297,6 +310,8 @@ class Workflow:
     sla: SLA | None = None
     #: No automatic new case for a customer who had one within this time.
     cooldown: Cooldown | None = None
+    #: The public intake page (a public workflow only).
+    intake: Intake | None = None
     source: str = field(default="", repr=False, compare=False)
 
     def transitions_from(self, state: str) -> tuple[Transition, ...]:

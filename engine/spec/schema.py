@@ -332,6 +332,18 @@ WORKFLOW = {
         "reference_prefix": _s("Case references look like PREFIX-2026-000123.",
                                type="string", pattern=r"^[A-Z][A-Z0-9]{0,9}$"),
         "public": _s("Anyone may submit the intake form without logging in.", type="boolean"),
+        "intake": _obj("The public intake page (with 'public: true'): what the public "
+                       "fills, what the page sets, where the case lands.", {
+                           "fields": _list("The fields the public fills, in order: each "
+                                           "editable in the initial state.", NAME_S,
+                                           minItems=1),
+                           "set": _s("Fields the page sets, whatever was posted: field -> "
+                                     "expression (channel: \"'web'\").", type="object",
+                                     additionalProperties=EXPR),
+                           "team": _s("The team whose queue a new case lands in.",
+                                      type="string", minLength=1),
+                           "thanks": TEXT,
+                       }, ("fields",)),
         "roles": _list("The roles used here ('system' is built in).", NAME_S, minItems=1,
                        uniqueItems=True),
         "start": _list("Roles that may open a case.", NAME_S),

@@ -10,7 +10,7 @@ from ..expr.types import WORKFLOW_NAMES, T
 from .actions import ActionBuilder
 from .build import Builder, content_hash
 from .forms import names_of
-from .model import Form, Guard, Permissions, State, Transition, Workflow
+from .model import Form, Guard, Intake, Permissions, State, Transition, Workflow
 from .problems import Problem, suggest
 from .sla import build_sla
 from .source import PathT, Source
@@ -71,6 +71,7 @@ class _WorkflowBuilder(ActionBuilder):
         self.graph(initial, states, transitions)
         sla = build_sla(b, d["sla"], self) if "sla" in d else None
         cooldown = self.cooldown(d["cooldown"]) if "cooldown" in d else None
+        intake = self.intake(d["intake"], states.get(initial)) if "intake" in d else None
         if b.failed:
             return None
         return Workflow(
@@ -82,7 +83,7 @@ class _WorkflowBuilder(ActionBuilder):
             reference_prefix=d.get("reference_prefix", self.name[:3].upper()),
             public=bool(d.get("public", False)), priority_field=d.get("priority_field"),
             customer_field=d.get("customer_field"), sla=sla, cooldown=cooldown,
-            source=b.src.text,
+            intake=intake, source=b.src.text,
         )
 
     # -- references -----------------------------------------------------------
@@ -118,6 +119,46 @@ class _WorkflowBuilder(ActionBuilder):
                           path)
         elif not any(SYSTEM in t.get("allow", ()) for t in triggers):
             self.b.report("CL047", f"'{trigger}'{where} does not allow role 'system'", path)
+
+    # -- the public intake page ----------------------------------------------------
+    def intake(self, d: dict[str, Any], initial: State | None) -> Intake:
+        """What the public may fill: fields that exist, editable in the initial state,
+        each once, not computed and not uploads; the page's own ``set`` values on
+        fields the customer does not fill. Only for a workflow with ``public: true``."""
+        b, path = self.b, ("intake",)
+        if not self.d.get("public", False):
+            b.report("CL016", "'intake' is the public page of a public workflow; add "
+                     "'public: true' or remove 'intake'", path, key=True)
+        seen: set[str] = set()
+        for i, name in enumerate(d["fields"]):
+            here = (*path, "fields", i)
+            if not self.field_ref(name, here):
+                continue
+            f = self.form.field(name)
+            if name in seen:
+                b.report("CL020", f"'{name}' is listed twice", here)
+            seen.add(name)
+            if f is not None and f.computed:
+                b.report("CL015", f"'{name}' is computed; the public cannot fill it", here)
+            elif f is not None and f.type == "file":
+                b.report("CL015", f"'{name}' is a file field; the intake page takes no "
+                         "uploads yet", here)
+            elif f is not None and f.type in ("user", "reference"):
+                b.report("CL015", f"'{name}' is a {f.type} field; the public cannot pick "
+                         f"the staff's {f.type}s", here)
+            elif initial is not None and initial.fields.of(name) != "editable":
+                b.report("CL015", f"'{name}' is {initial.fields.of(name)} in the initial "
+                         f"state '{initial.name}'; the public could not fill it", here)
+        sets = self.mapping(d.get("set", {}), self.form, (*path, "set"))
+        for key in sets:
+            if key in seen:
+                b.report("CL015", f"'{key}' is both filled by the public and set by the page",
+                         (*path, "set", key), key=True)
+            elif initial is not None and initial.fields.of(key) == "hidden":
+                b.report("CL015", f"'{key}' is hidden in the initial state '{initial.name}'; "
+                         "the page cannot set it", (*path, "set", key), key=True)
+        return Intake(tuple(d["fields"]), sets, d.get("team"),
+                      b.maybe_text(d, "thanks", path))
 
     # -- transitions ------------------------------------------------------------
     def transition(self, t: dict[str, Any], path: PathT) -> Transition:

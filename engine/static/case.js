@@ -33,6 +33,10 @@
 
   function send() {
     var data = new FormData(form);
+    // The conditions never need the files: do not upload them on every keystroke.
+    Array.prototype.forEach.call(form.querySelectorAll("input[type=file]"), function (input) {
+      data.delete(input.name);
+    });
     if (pending) pending.abort();
     pending = window.AbortController ? new AbortController() : null;
     fetch(form.getAttribute("data-live"), {

@@ -56,13 +56,14 @@ USER_KEY = "caseloop_user"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
-#: Pages whose address holds a secret (the survey link's token): they send no Referer
-#: anywhere (``Referrer-Policy: no-referrer``), are not indexed, and their POSTs are
-#: checked for the CSRF token alone — Flask-WTF's HTTPS check wants a Referer from
-#: this host and would refuse them all. What that check adds (a man in the middle
-#: planting a cookie over plain HTTP) buys nothing here: the link's token is the
-#: credential, and whoever holds it can answer anyway.
-NO_REFERRER = frozenset({"caseloop_views.survey"})
+#: The customers' pages: the survey (its address holds a secret, the link's token) and
+#: the public intake form (its layout is the survey's). They send no Referer anywhere
+#: (``Referrer-Policy: no-referrer``), are not indexed, and their POSTs are checked for
+#: the CSRF token alone — Flask-WTF's HTTPS check wants a Referer from this host and
+#: would refuse them all. What that check adds (a man in the middle planting a cookie
+#: over plain HTTP) buys nothing here: nobody is logged in on these pages, and the
+#: survey's credential is its link.
+NO_REFERRER = frozenset({"caseloop_views.survey", "caseloop_views.intake"})
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -215,6 +216,8 @@ def _csrf_error(_exc: CSRFError) -> tuple[str, int]:
     state().db.session.rollback()
     if request.endpoint == survey.ENDPOINT:  # a customer: their answers, not an error page
         return survey.expired_form()
+    if request.endpoint == intake.ENDPOINT:  # the same for the public intake page
+        return intake.expired_form()
     return error_page(400, "csrf_failed")
 
 
@@ -231,7 +234,9 @@ from . import (  # noqa: E402,F401  (routes register on the blueprint)
     admin,
     auth,
     cases,
+    files,
     home,
     inbox,
+    intake,
     survey,
 )

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from ..extension import state
 from ..models import Event
 from ..spec.model import Field, State, Workflow
+from ..uploads import human
 from . import i18n, t
 
 
@@ -70,7 +71,11 @@ def fields(wf: Workflow, st: State, data: Mapping[str, Any]) -> list[dict[str, A
         if value is None or value == "" or value == []:
             continue
         out.append({"name": f.name, "label": f.label.get(lang()), "type": f.type,
-                    "value": shown_value(f, value)})
+                    "value": shown_value(f, value),
+                    "files": [{**x, "size_text": human(x["size"])} for x in value
+                              if isinstance(x, Mapping) and isinstance(x.get("id"), str)
+                              and isinstance(x.get("size"), int)]
+                    if f.type == "file" and isinstance(value, list) else []})
     return out
 
 

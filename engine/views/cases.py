@@ -92,10 +92,14 @@ def case_new(workflow: str) -> Page:
     form = _bind(wf, wf.states[wf.initial], values.defaults(wf.form), case=None, who=who,
                  post=request.method == "POST", new=True)
     status = 200
-    if form.validate_on_submit():
+    taken = files.take(form, {}) if form.validate_on_submit() else None
+    if taken is not None:
         session = state().db.session
+        attached, new = taken
+        saved = False
         try:
-            case = state().cases().create(wf.name, forms.submitted_data(form), who)
+            case = state().cases().create(wf.name, {**forms.submitted_data(form), **attached},
+                                          who)
         except Invalid as exc:
             session.rollback()
             forms.apply_errors(form, exc.fields)
@@ -104,10 +108,15 @@ def case_new(workflow: str) -> Page:
         except CaseError as exc:
             return _fail(exc)
         else:
-            reference, case_id = case.reference, case.id
+            reference, case_id, data = case.reference, case.id, dict(case.data)
             session.commit()
+            saved = True
+            files.settle(new, data)
             flash(t("case_opened", reference=reference))
             return redirect(url_for("caseloop_views.case", case_id=case_id))
+        finally:
+            if not saved:  # nothing of a case that was not saved is kept
+                files.discard(new)
     if request.method == "POST":
         status = 422
     return render_template("caseloop/case_form.html", mode="new", wf=wf, form=form,
@@ -181,7 +190,7 @@ def _actions(cases: Cases, found: Case, who: Actor, wf: Workflow) -> list[dict[s
 
 def _editable(wf: Workflow, st: State) -> list[str]:
     return [f.name for f in wf.form.fields
-            if st.fields.of(f.name) == "editable" and not f.computed and f.type != "file"]
+            if st.fields.of(f.name) == "editable" and not f.computed]
 
 
 def _linked(found: Case, who: Actor) -> dict[str, Any]:
@@ -243,13 +252,18 @@ def _change(case_id: int, trigger: str | None) -> Page:
     quick = post and request.form.get("_quick") == "1"
     form = _form(wf, found, tr, who, post and not quick)
     notice, changed, status = None, [], 200
-    if post and (quick or form.validate_on_submit()):
-        data = {} if quick else forms.submitted_data(form)
+    taken: tuple[dict[str, Any], list[str]] | None = None
+    if post and not quick and form.validate_on_submit():
+        taken = files.take(form, found.data)
+    if quick or taken is not None:
+        attached, new = taken if taken is not None else ({}, [])
+        data = {} if quick else {**forms.submitted_data(form), **attached}
+        saved = False
         try:
             if trigger is not None:
-                cases.fire(case_id, trigger, data, who, expected_version=version)
+                result = cases.fire(case_id, trigger, data, who, expected_version=version)
             else:
-                cases.update(case_id, data, who, expected_version=version)
+                result = cases.update(case_id, data, who, expected_version=version)
         except Invalid as exc:
             session.rollback()
             if exc.code == "guard_failed" or not exc.fields:
@@ -275,9 +289,15 @@ def _change(case_id: int, trigger: str | None) -> Page:
         except CaseError as exc:
             return _fail(exc)
         else:
+            reference, kept = result.reference, dict(result.data)
             session.commit()
-            flash(t("case_done" if trigger else "case_saved", reference=found.reference))
+            saved = True
+            files.settle(new, kept)
+            flash(t("case_done" if trigger else "case_saved", reference=reference))
             return redirect(url_for("caseloop_views.case", case_id=case_id))
+        finally:
+            if not saved:
+                files.discard(new)
     elif post:
         status = 422
     if tr is not None:
@@ -313,10 +333,13 @@ def _shown(form: Any) -> list[dict[str, Any]]:
     b = forms.binding(form)
     out = []
     for f in b.definition.fields:
-        if f.name not in form or f.type == "file":
-            continue  # hidden in this state; uploads are not taken by these pages yet
+        if f.name not in form:
+            continue  # hidden in this state
         mode = b.modes[f.name]
-        out.append({"def": f, "wt": form[f.name], "mode": mode,
+        attached = [x for x in (b.base.get(f.name) or []) if isinstance(x, dict)
+                    and isinstance(x.get("id"), str)] if f.type == "file" else []
+        out.append({"def": f, "wt": form[f.name], "mode": mode, "files": attached,
+                    "remove_name": files.REMOVE.format(f.name),
                     "add": forms.add_row_name(f.name) if f.type == "group" else None,
                     "remove": [forms.remove_row_name(f.name, i) for i in
                                range(len(form[f.name].entries))] if f.type == "group" else []})
@@ -351,3 +374,5 @@ def case_live(workflow: str) -> Any:
         form = _form(wf, found, _transition(wf, found, trigger), who, True)
     return jsonify(forms.live(form))
 
+
+from . import files  # noqa: E402  (it uses this module's actor and CASE_ID)

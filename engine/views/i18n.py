@@ -243,6 +243,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "case_ev_sla_breached": ("SLA {target}: breached", "服务时限 {target}：已超时"),
     "case_ev_action": ("Automatic action", "自动操作"),
     "case_ev_other": ("{kind}", "{kind}"),
+    # -- attachments (keys start with 'file_') --
+    "file_too_large": ("{name}: too large: at most {limit}.", "{name}：文件过大，最大 {limit}。"),
+    "file_type": ("{name}: this type is not accepted: {accepted}.",
+                  "{name}：不接受此文件类型，可用类型：{accepted}。"),
+    "file_too_many": ("Too many files: at most {limit}.", "文件过多：最多 {limit} 个。"),
+    "file_remove": ("Remove {name}", "删除 {name}"),
+    "file_download": ("Download {name}", "下载 {name}"),
+    "file_request_too_large": ("The files sent are too large (at most {limit} in all). "
+                               "Go back and attach smaller or fewer files.",
+                               "上传的文件过大（合计最多 {limit}）。"
+                               "请返回并附加更小或更少的文件。"),
+    # -- the public intake page (keys start with 'intake_') --
+    "intake_send": ("Send", "提交"),
+    "intake_fix": ("Please correct the fields marked below; nothing has been sent yet.",
+                   "请修改下方标出的内容；尚未提交。"),
+    "intake_resend": ("This page was open for a while: please check what you entered and "
+                      "send it again.", "页面已打开较长时间：请检查填写的内容后重新提交。"),
+    "intake_honeypot": ("Leave this empty", "请勿填写此项"),
+    "intake_privacy": ("We use what you enter only to handle this request and to contact "
+                       "you about it.", "您填写的信息仅用于处理此事项并就此与您联系。"),
+    "intake_thanks_title": ("Thank you!", "感谢您的反馈！"),
+    "intake_thanks": ("We have received your message and will contact you about it.",
+                      "我们已收到您的信息，会就此与您联系。"),
+    "intake_reference": ("Your reference:", "您的受理编号："),
+    "intake_throttled_title": ("Please wait a moment", "请稍候"),
+    "intake_throttled": ("Many forms have been sent from your connection. Please try "
+                         "again in {minutes} min.", "您的网络已提交了多份表单，请 {minutes} "
+                         "分钟后再试。"),
+    "intake_missing_title": ("Page not found", "页面不存在"),
+    "intake_missing": ("There is no form at this address.", "此地址没有可填写的表单。"),
 }
 
 
