@@ -173,6 +173,7 @@ def _case_page(case_id: int, *, comment: str = "", comment_errors: list[str] | N
         fields=case_history.fields(wf, st, found.data),
         linked=_linked(found, who), history=case_history.history(wf, st, found.id),
         actions=_actions(cases, found, who, wf), seen=case_history.last_event(found.id),
+        assignment=assignment.options(found, who, wf),
         may_edit=bool(wf.roles & who.acting_roles) and _editable(wf, st),
         comment=comment, comment_errors=comment_errors or []), status
 
@@ -375,4 +376,4 @@ def case_live(workflow: str) -> Any:
     return jsonify(forms.live(form))
 
 
-from . import files  # noqa: E402  (it uses this module's actor and CASE_ID)
+from . import assignment, files  # noqa: E402  (they use this module's actor and CASE_ID)

@@ -191,6 +191,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "inbox_empty_recent": ("No cases yet.", "暂无案件。"),
     "inbox_empty_filtered": ("No cases match these filters.", "没有符合筛选条件的案件。"),
     # -- the case pages (keys start with 'case_') --
+    "case_take": ("Take this case", "接手此案件"),
+    "case_taken": ("The case is yours now.", "您已接手此案件。"),
+    "case_give_to": ("Give to", "转交给"),
+    "case_give": ("Give", "转交"),
+    "case_to_queue": ("Back to the team's queue", "退回团队队列"),
+    "case_given": ("The case was given to {to}.", "案件已转交给 {to}。"),
+    "case_queued": ("The case is back in the team's queue.", "案件已退回团队队列。"),
     "case_forbidden": ("Your roles may not do this.", "您的角色无权执行此操作。"),
     "case_opened": ("Case {reference} opened.", "案件 {reference} 已创建。"),
     "case_new_title": ("New: {workflow}", "新建：{workflow}"),
