@@ -307,6 +307,24 @@ def request_language() -> str:
     return default if default in LANGUAGES else "en"
 
 
+def customer_language(stored: str | None = None) -> str:
+    """A customer's page (survey, intake): the ``?lang=`` they chose, else the case's
+    (``stored``), else the browser's, else ``CASELOOP_DEFAULT_LANGUAGE`` — never the
+    staff pages' cookie."""
+    chosen = request.values.get("lang", "")
+    if chosen in LANGUAGES:
+        return chosen
+    kept = str(stored or "").lower()[:2]
+    if kept in LANGUAGES:
+        return kept
+    if "Accept-Language" in request.headers:
+        found = request.accept_languages.best_match(LANGUAGES)
+        if found:
+            return found
+    default = str(current_app.config["CASELOOP_DEFAULT_LANGUAGE"])[:2].lower()
+    return default if default in LANGUAGES else "en"
+
+
 def zone() -> ZoneInfo:
     return ZoneInfo(str(current_app.config["CASELOOP_TIMEZONE"]))
 

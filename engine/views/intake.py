@@ -130,15 +130,7 @@ def expired_form() -> tuple[str, int]:
 
 
 def language() -> str:
-    chosen = request.values.get("lang", "")
-    if chosen in i18n.LANGUAGES:
-        return chosen
-    if "Accept-Language" in request.headers:
-        found = request.accept_languages.best_match(i18n.LANGUAGES)
-        if found:
-            return found
-    default = str(current_app.config["CASELOOP_DEFAULT_LANGUAGE"])[:2].lower()
-    return default if default in i18n.LANGUAGES else "en"
+    return i18n.customer_language()
 
 
 def _bind(wf: Workflow, lang: str, post: bool) -> Any:

@@ -23,7 +23,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from flask import current_app, g, render_template, request
+from flask import g, render_template, request
 from sqlalchemy import select
 
 from .. import surveys
@@ -111,19 +111,7 @@ def expired_form() -> tuple[str, int]:
 
 
 def _lang(link: SurveyLink | None) -> str:
-    chosen = request.values.get("lang", "")
-    if chosen in i18n.LANGUAGES:
-        return chosen
-    stored = str(link.lang if link is not None else "").lower()[:2]
-    if stored in i18n.LANGUAGES:
-        return stored
-    if "Accept-Language" in request.headers:
-        found = request.accept_languages.best_match(i18n.LANGUAGES)
-        if found:
-            return found
-    # (Not the staff pages' language cookie: the customer's own choice is above.)
-    default = str(current_app.config["CASELOOP_DEFAULT_LANGUAGE"])[:2].lower()
-    return default if default in i18n.LANGUAGES else "en"
+    return i18n.customer_language(link.lang if link is not None else None)
 
 
 def _row(token: str) -> SurveyLink | None:
