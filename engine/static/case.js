@@ -57,4 +57,34 @@
 
   form.addEventListener("input", later);
   form.addEventListener("change", later);
+
+  // Reference fields: suggestions from the cases the reader may see, as they type.
+  var lookup = form.getAttribute("data-references");
+  Array.prototype.forEach.call(form.querySelectorAll("input[data-reference]"), function (input, i) {
+    if (!lookup) return;
+    var list = document.createElement("datalist");
+    list.id = "cl-references-" + i;
+    input.parentNode.appendChild(list);
+    input.setAttribute("list", list.id);
+    var wait = null;
+    input.addEventListener("input", function () {
+      if (wait) clearTimeout(wait);
+      wait = setTimeout(function () {
+        var url = lookup + "?q=" + encodeURIComponent(input.value) +
+          (input.getAttribute("data-workflow") ?
+            "&workflow=" + encodeURIComponent(input.getAttribute("data-workflow")) : "");
+        fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+          .then(function (resp) { return resp.ok ? resp.json() : []; })
+          .then(function (found) {
+            list.textContent = "";
+            found.forEach(function (item) {
+              var option = document.createElement("option");
+              option.value = item.reference;
+              option.label = item.label;
+              list.appendChild(option);
+            });
+          }).catch(function () { /* offline: the field still takes what is typed */ });
+      }, 250);
+    });
+  });
 })();

@@ -376,4 +376,4 @@ def case_live(workflow: str) -> Any:
     return jsonify(forms.live(form))
 
 
-from . import assignment, files  # noqa: E402  (they use this module's actor and CASE_ID)
+from . import assignment, files, references  # noqa: E402,F401  (routes; they use actor)
