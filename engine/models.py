@@ -109,6 +109,9 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(8), default="zh")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The IANA zone the pages show this user times in (empty: CASELOOP_TIMEZONE).
+    #: Added in revision 0004.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Membership(Base):

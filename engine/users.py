@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import zoneinfo
 from collections.abc import Iterable
 
 from sqlalchemy import bindparam, select
@@ -20,12 +21,13 @@ TOKEN_PREFIX = "cl_"
 
 def add_user(session: DbSession, name: str, *, roles: Iterable[str] = (),
              teams: Iterable[str] = (), password: str | None = None,
-             display_name: str = "", locale: str = "zh") -> User:
+             display_name: str = "", locale: str = "zh", timezone: str | None = None
+             ) -> User:
     """Create a user (and any team not yet known); the caller commits."""
     if session.execute(select(User.id).where(User.name == name)).first() is not None:
         raise ValueError(f"a user named '{name}' exists already")
     user = User(name=name, display_name=display_name or name, roles=sorted(set(roles)),
-                locale=locale, active=True,
+                locale=locale, active=True, timezone=timezone or None,
                 password_hash=generate_password_hash(password) if password else None)
     session.add(user)
     session.flush()
@@ -148,3 +150,14 @@ def _adopt(session: Session, actor: Actor) -> tuple[User, list[Team]]:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def known_zone(name: str) -> bool:
+    """An IANA time zone this machine knows (tzdata ships them everywhere)."""
+    if not name or len(name) > 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extension import State, state
 from ..hints import suggest
 from ..models import DbSession, Membership, Team, Token, User
-from ..users import add_user, issue_token, revoke_tokens
+from ..users import add_user, issue_token, known_zone, revoke_tokens
 from .common import MIN_PASSWORD, ROLE_OR_TEAM, SYSTEM, USER_NAME, _count, _database, _session
 
 users_group = AppGroup("users", help="People: their roles, teams and API tokens.")
@@ -29,10 +29,15 @@ users_group = AppGroup("users", help="People: their roles, teams and API tokens.
 @click.option("--display-name", default="", help="Shown in pages and history (default: NAME).")
 @click.option("--locale", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
               help="Language of the pages and messages.")
+@click.option("--timezone", default="", metavar="ZONE",
+              help="IANA time zone the pages show times in (default: CASELOOP_TIMEZONE).")
 @_database
 def users_add(name: str, roles: tuple[str, ...], teams: tuple[str, ...], password: bool,
-              display_name: str, locale: str) -> None:
+              display_name: str, locale: str, timezone: str) -> None:
     """Add the user NAME."""
+    if timezone and not known_zone(timezone):
+        raise click.BadParameter(f"unknown time zone '{timezone}' (an IANA name such as "
+                                 "Asia/Shanghai or Europe/Berlin)", param_hint="--timezone")
     if not USER_NAME.match(name):
         raise click.BadParameter("use up to 64 letters, digits and . _ @ -, starting with a "
                                  "letter or digit", param_hint="NAME")
@@ -61,7 +66,7 @@ def users_add(name: str, roles: tuple[str, ...], teams: tuple[str, ...], passwor
                               value_proc=_strong_enough)
     try:
         add_user(session, name, roles=roles, teams=teams, password=secret,
-                 display_name=display_name, locale=locale)
+                 display_name=display_name, locale=locale, timezone=timezone or None)
         session.commit()
     except (ValueError, IntegrityError):  # added by someone else meanwhile
         session.rollback()

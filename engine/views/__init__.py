@@ -207,7 +207,7 @@ def _template_globals() -> dict[str, Any]:
     return {"t": t, "lang": g.caseloop_lang, "csrf_token": generate_csrf, "user": user,
             "is_admin": is_admin(user),
             "when": lambda value: i18n.when(value, g.caseloop_lang),
-            "zone_name": str(current_app.config["CASELOOP_TIMEZONE"]),
+            "zone_name": i18n.zone_name(),
             "here": request.full_path if request.query_string else request.path}
 
 
@@ -238,5 +238,6 @@ from . import (  # noqa: E402,F401  (routes register on the blueprint)
     home,
     inbox,
     intake,
+    settings,
     survey,
 )

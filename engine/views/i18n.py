@@ -6,9 +6,9 @@ gettext toolchain (extract, compile, ship .mo files) would cost more than it sav
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 LANGUAGES = ("zh", "en")
 #: Not strftime's %b: that follows the process's C locale.
@@ -43,6 +43,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error": ("Error", "错误"),
     "back_home": ("Back to the home page", "返回首页"),
     "times_in": ("Times are shown in {zone}.", "时间均为 {zone} 时间。"),
+    "settings": ("Settings", "设置"),
+    "settings_timezone": ("Time zone for the times on these pages",
+                          "页面显示时间所用的时区"),
+    "settings_default": ("The service's ({zone})", "系统默认（{zone}）"),
+    "settings_save": ("Save", "保存"),
+    "settings_saved": ("Your settings are saved.", "设置已保存。"),
+    "settings_bad_zone": ("Choose a time zone from the list.", "请从列表中选择时区。"),
     # home
     "hello": ("Hello, {name}", "您好，{name}"),
     "my_open": ("Open cases assigned to me", "分配给我的未结案件"),
@@ -326,7 +333,19 @@ def customer_language(stored: str | None = None) -> str:
 
 
 def zone() -> ZoneInfo:
-    return ZoneInfo(str(current_app.config["CASELOOP_TIMEZONE"]))
+    """The reader's time zone (their own setting), else CASELOOP_TIMEZONE."""
+    return ZoneInfo(zone_name())
+
+
+def zone_name() -> str:
+    chosen = getattr(g.get("caseloop_user"), "timezone", None)
+    if chosen:
+        try:
+            ZoneInfo(chosen)
+            return str(chosen)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass  # a zone this machine lacks: the install's
+    return str(current_app.config["CASELOOP_TIMEZONE"])
 
 
 def when(value: dt.datetime | None, lang: str) -> str:
