@@ -86,7 +86,9 @@ def test_the_page_shows_only_the_intake_fields_in_order(app: Flask) -> None:
     assert 'autocomplete="off"' in page and 'aria-hidden="true"' in page
     assert "Leave this empty" in page
     assert resp.headers["Content-Security-Policy"] == CSP
-    assert "<script" not in page
+    # No inline script: only the live-conditions file, served by the app.
+    scripts = re.findall(r"<script[^>]*>", page)
+    assert scripts == ['<script src="/assets/case.js" defer>']
 
 
 def test_the_page_in_chinese(app: Flask) -> None:
@@ -233,3 +235,22 @@ def test_unknown_and_private_workflows_are_not_found(app: Flask) -> None:
         assert "There is no form at this address." in resp.get_data(as_text=True)
     assert client.post("/intake/nosuch", data={}).status_code in (400, 404)
     assert count(app) == 0
+
+
+def test_the_form_reacts_as_the_customer_types(care: Flask) -> None:
+    """The intake's live conditions: phone is required until an email is given (the
+    contact form's required_if), by the server's own rules; nothing is stored."""
+    client = care.test_client()
+    token = csrf(client.get("/intake/complaint"))
+    before = count(care)
+    empty = client.post("/intake/complaint/live", data={"csrf_token": token})
+    assert empty.status_code == 200
+    assert empty.get_json()["phone"]["required"] is True
+    typed = client.post("/intake/complaint/live", data={
+        "csrf_token": token, "email": "li.wei@example.com"})
+    assert typed.get_json()["phone"]["required"] is False
+    assert count(care) == before
+    assert client.post("/intake/complaint/live", data={}).status_code == 400  # no CSRF
+    assert client.post("/intake/revisit/live", data={"csrf_token": token}).status_code == 404
+    assert 'data-live="/intake/complaint/live"' in client.get("/intake/complaint").get_data(
+        as_text=True)

@@ -63,7 +63,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 #: would refuse them all. What that check adds (a man in the middle planting a cookie
 #: over plain HTTP) buys nothing here: nobody is logged in on these pages, and the
 #: survey's credential is its link.
-NO_REFERRER = frozenset({"caseloop_views.survey", "caseloop_views.intake"})
+NO_REFERRER = frozenset({"caseloop_views.survey", "caseloop_views.intake",
+                         "caseloop_views.intake_live"})
 
 View = TypeVar("View", bound=Callable[..., Any])
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import current_app, g, redirect, render_template, request, session, url_for
+from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm  # type: ignore[import-untyped]
 from werkzeug.wrappers import Response
 
@@ -103,6 +103,19 @@ def intake(workflow: str) -> Page:
             session[THANKS_KEY] = [wf.name, reference]
             return redirect(url_for(ENDPOINT + "_thanks", workflow=wf.name, lang=lang))
     return _page(wf, form, 422)
+
+
+@blueprint.post("/intake/<workflow>/live")
+def intake_live(workflow: str) -> Any:
+    """The intake form's conditions on what it holds now (visible, required, computed
+    per field), for case.js; nothing is stored, and the server decides again on
+    sending. Public like the form, CSRF-checked like it, never rate-limited: it
+    only evaluates the definition's own expressions."""
+    g.caseloop_lang = lang = language()
+    wf = public_workflow(workflow)
+    if wf is None:
+        return _message(None, "missing", 404)
+    return jsonify(forms.live(_bind(wf, lang, True)))
 
 
 @blueprint.get("/intake/<workflow>/thanks")
