@@ -291,3 +291,17 @@ def test_the_whole_loop_runs_by_itself_complaint_revisit_improvement_plan(
     assert standardised.state == "standardised"
     assert standardised.data["effectiveness_result"] == 0
     assert standardised.data["target_met"] is True
+
+
+def test_crm_pushes_without_a_connector_are_told_in_the_history(loop: Loop) -> None:
+    """Until a CRM connector is configured (issue 6), each push is skipped and the
+    case's history says so: the 'CRM sync results' the case page shows."""
+    case_id = loop.create("complaint", COMPLAINT).id
+    loop.fire(case_id, "acknowledge")  # acknowledged: 'crm: push case'
+    loop.work()
+    [event] = loop.events(case_id, "crm")
+    assert (event.payload["push"], event.payload["status"], event.payload["reason"]) == (
+        "case", "skipped", "no CRM connector is configured")
+    job = loop.session.execute(select(Job).where(Job.case_id == case_id,
+                                                 Job.kind == "crm")).scalar_one()
+    assert (job.status, job.result) == ("cancelled", "no CRM connector is configured")

@@ -283,3 +283,23 @@ def test_home_offers_the_workflows_one_may_start_and_links_one_s_cases(app: Flas
     assert "/cases/new/improvement_plan" not in home  # agents do not start plans
     assert f'href="/cases/{case_id}"' in home
     assert "being built" not in home
+
+
+def test_the_history_shows_crm_sync_results(app: Flask) -> None:
+    from caseloop.handlers import builtin
+    from caseloop.jobs import Executor
+    from caseloop.worker import Worker
+
+    amy = agent(app)
+    case_id = new_case(amy)
+    page = amy.get(f"/cases/{case_id}").get_data(as_text=True)
+    action = re.search(r'action="(/cases/\d+/do/acknowledge)"', page)
+    assert action, page
+    amy.post(action.group(1), data={"csrf_token": token(amy, f"/cases/{case_id}"),
+                                    "_quick": "1", "_version": form_of(page, "_version"),
+                                    "_seen": form_of(page, "_seen")})
+    with app.app_context():
+        Worker(Executor(state().db.engine, state().registry, builtin(),
+                        settings=app.config)).run(until_idle=True)
+    page = amy.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "CRM sync (case): skipped" in page and "no CRM connector is configured" in page

@@ -126,6 +126,9 @@ def entry(wf: Workflow, st: State, e: Event) -> dict[str, Any]:
         key = "case_ev_sla_breached" if "breached" in p else "case_ev_sla_warned" \
             if "warned" in p else "case_ev_sla"
         title = t(key, target=p.get("sla", ""))
+    elif e.kind == "crm":
+        title = t("case_ev_crm", push=p.get("push") or "", status=p.get("status") or "")
+        text = str(p.get("reason") or p.get("result") or "")
     elif e.kind == "action":
         title = t("case_ev_action")
         text = str(p.get("note") or p.get("action") or "")

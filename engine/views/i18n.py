@@ -256,6 +256,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "case_ev_sla_warned": ("SLA {target}: due soon", "服务时限 {target}：即将到期"),
     "case_ev_sla_breached": ("SLA {target}: breached", "服务时限 {target}：已超时"),
     "case_ev_action": ("Automatic action", "自动操作"),
+    "case_ev_crm": ("CRM sync ({push}): {status}", "CRM 同步（{push}）：{status}"),
     "case_ev_other": ("{kind}", "{kind}"),
     # -- attachments (keys start with 'file_') --
     "file_too_large": ("{name}: too large: at most {limit}.", "{name}：文件过大，最大 {limit}。"),
