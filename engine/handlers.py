@@ -101,10 +101,11 @@ def crm(ctx: Context) -> str | None:
     # Connectors come with the plugin system; until one is configured there is
     # nobody to tell, and saying so in the case's history keeps it honest (the CRM
     # sync results the case page shows).
-    case, reason = _case(ctx), "no CRM connector is configured"
-    append(ctx.session, Event, case_id=case.id, kind="crm", actor_name="system", at=ctx.now,
-           payload={"push": ctx.payload.get("push"), "status": "skipped", "reason": reason,
-                    "job": ctx.job.id})
+    reason = "no CRM connector is configured"
+    if ctx.case is not None:
+        append(ctx.session, Event, case_id=ctx.case.id, kind="crm", actor_name="system",
+               at=ctx.now, payload={"push": ctx.payload.get("push"), "status": "skipped",
+                                    "reason": reason, "job": ctx.job.id})
     raise Skip(reason)
 
 
