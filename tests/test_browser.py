@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,9 @@ def browser() -> Iterator[object]:
             found.close()
 
 
-@pytest.fixture
-def live(app: Flask) -> Iterator[str]:
-    """The app served over HTTP in a thread, for the browser."""
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """``app`` served over HTTP in a thread, for the browser; its address."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -45,6 +46,13 @@ def live(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+@pytest.fixture
+def live(app: Flask) -> Iterator[str]:
+    """The app served over HTTP in a thread, for the browser."""
+    with serve(app) as url:
+        yield url
 
 
 def test_an_admin_logs_in_retries_a_dead_letter_and_switches_to_chinese(

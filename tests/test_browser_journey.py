@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from .test_browser import browser, live  # noqa: F401  (fixtures)
+from .test_browser import browser, live, serve  # noqa: F401  (fixtures)
 from .test_views_auth import PASSWORD, add
 
 #: Generous: the suite runs on a loaded two-core machine.
@@ -323,19 +319,6 @@ transitions:
 """
 
 
-@contextmanager
-def _serve(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
-
-
 def test_markup_in_a_yaml_label_is_shown_as_text(tmp_path: Path, browser: Any) -> None:  # noqa: F811
     from .test_cases import build_app, dispose
 
@@ -345,7 +328,7 @@ def test_markup_in_a_yaml_label_is_shown_as_text(tmp_path: Path, browser: Any) -
         add(app, "amy", roles=["agent"])
         dialogs: list[str] = []
         errors: list[str] = []
-        with _serve(app) as url:
+        with serve(app) as url:
             page = _page(browser, dialogs, errors, locale="en-US")
             page.goto(f"{url}/login")
             page.get_by_label("User name").fill("amy")

@@ -305,14 +305,7 @@ def request_language() -> str:
     """The reader's choice (cookie), else the browser's (``Accept-Language``), else
     ``CASELOOP_DEFAULT_LANGUAGE``."""
     chosen = request.cookies.get(COOKIE, "")
-    if chosen in LANGUAGES:
-        return chosen
-    if "Accept-Language" in request.headers:
-        found = request.accept_languages.best_match(LANGUAGES)
-        if found:
-            return found
-    default = str(current_app.config["CASELOOP_DEFAULT_LANGUAGE"])[:2].lower()
-    return default if default in LANGUAGES else "en"
+    return chosen if chosen in LANGUAGES else _browser_or_default()
 
 
 def customer_language(stored: str | None = None) -> str:
@@ -323,12 +316,14 @@ def customer_language(stored: str | None = None) -> str:
     if chosen in LANGUAGES:
         return chosen
     kept = str(stored or "").lower()[:2]
-    if kept in LANGUAGES:
-        return kept
+    return kept if kept in LANGUAGES else _browser_or_default()
+
+
+def _browser_or_default() -> str:
     if "Accept-Language" in request.headers:
         found = request.accept_languages.best_match(LANGUAGES)
         if found:
-            return found
+            return str(found)
     default = str(current_app.config["CASELOOP_DEFAULT_LANGUAGE"])[:2].lower()
     return default if default in LANGUAGES else "en"
 
