@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import g, render_template, request
 from sqlalchemy import select
 
 from .. import surveys
-from ..cases import Actor
+from ..cases import Actor, Cases
 from ..errors import CaseError, Invalid, NotFound
 from ..extension import state
-from ..models import SurveyLink
+from ..models import Case, SurveyLink
 from . import blueprint, i18n
 
 #: The endpoint of the page (the blueprint treats it apart: see NO_REFERRER there).
@@ -51,16 +51,10 @@ _INTEGER = re.compile(r"\s*-?\d{1,18}\s*")
 def survey(token: str) -> tuple[str, int]:
     cases = state().cases()
     session = state().db.session
-    try:
-        link, case = surveys.find(cases, token if len(token) <= MAX_TOKEN else "",
-                                  cases.clock())
-    except NotFound:
-        g.caseloop_lang = _lang(None)
-        return _message("unknown", 404)
-    except surveys.Gone:
-        g.caseloop_lang = _lang(_row(token))
-        return _message(_gone_reason(token), 410)
-    g.caseloop_lang = lang = _lang(link)
+    found = _open(cases, token)
+    if not isinstance(found, Opened):
+        return found
+    link, case, lang = found
     try:
         asked = _questions(cases, link, case, lang)
     except surveys.Gone:
@@ -95,19 +89,38 @@ def expired_form() -> tuple[str, int]:
     back with what was entered and a fresh token, rather than an error page."""
     token = (request.view_args or {}).get("token", "")
     cases = state().cases()
+    found = _open(cases, token)
+    if not isinstance(found, Opened):
+        return found
+    link, case, lang = found
+    try:
+        asked = _questions(cases, link, case, lang)
+    except surveys.Gone:
+        return _message(_gone_reason(token), 410)
+    _, kept = _typed(asked, request.form)
+    return _form(asked, link, kept, {}, 400, problem=i18n.text(lang, "survey_resend"))
+
+
+class Opened(NamedTuple):
+    link: SurveyLink
+    case: Case
+    lang: str
+
+
+def _open(cases: Cases, token: str) -> Opened | tuple[str, int]:
+    """The link of ``token``, its case and the customer's language (also set for the
+    page); or the page saying why it cannot be answered (404 unknown, 410 gone)."""
     try:
         link, case = surveys.find(cases, token if len(token) <= MAX_TOKEN else "",
                                   cases.clock())
-        g.caseloop_lang = lang = _lang(link)
-        asked = _questions(cases, link, case, lang)
     except NotFound:
         g.caseloop_lang = _lang(None)
         return _message("unknown", 404)
     except surveys.Gone:
         g.caseloop_lang = _lang(_row(token))
         return _message(_gone_reason(token), 410)
-    _, kept = _typed(asked, request.form)
-    return _form(asked, link, kept, {}, 400, problem=i18n.text(lang, "survey_resend"))
+    g.caseloop_lang = lang = _lang(link)
+    return Opened(link, case, lang)
 
 
 def _lang(link: SurveyLink | None) -> str:
