@@ -10,8 +10,9 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from .. import queue
 from ..jobs import STATUSES, discard, requeue
 from ..models import Case, Job, utcnow
 from ..worker import Worker, executor_for
@@ -70,9 +71,8 @@ def list_command(status: tuple[str, ...], kind: str | None, limit: int) -> None:
     """Jobs, the next due first; and a count per status."""
     session = _session()
     wanted = status or ("pending", "running", "dead")
-    counts = {row[0]: row[1] for row in session.execute(
-        select(Job.status, func.count()).group_by(Job.status))}
-    click.echo(", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES))
+    counts = queue.counts(session)
+    click.echo(", ".join(f"{counts[s]} {s}" for s in STATUSES))
     stmt = (select(Job, Case).outerjoin(Case, Case.id == Job.case_id)
             .where(Job.status.in_(wanted)).order_by(Job.run_at, Job.id).limit(limit))
     if kind:
