@@ -17,12 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pluggy
 from flask import Flask, current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from . import plugins
 from .cases import Actor, Cases
+from .crm import connections as crm_connections
+from .crm.connections import Connections
 from .registry import Registry
 from .spec import DefinitionError
 
@@ -82,6 +86,12 @@ DEFAULTS: dict[str, Any] = {
     "CASELOOP_UPLOADS": "",
     "CASELOOP_MAX_UPLOAD": 20 * 1024 * 1024,
     "CASELOOP_MAX_PAGE_BODY": 100 * 1024 * 1024,
+    # Plugins: load the installed ones (entry points of the 'caseloop' group); more
+    # by import name; CRM connectors by name with their settings ({"$env": NAME} for
+    # secrets), or the path of a YAML file holding them.
+    "CASELOOP_LOAD_PLUGINS": True,
+    "CASELOOP_PLUGINS": [],
+    "CASELOOP_CRM": {},
 }
 
 UserLoader = Callable[[], Actor | None]
@@ -95,7 +105,12 @@ class State:
     registry: Registry
     user_loader: UserLoader | None
     url_prefix: str
+    plugins: pluggy.PluginManager
     load_error: DefinitionError | None = None
+    #: The configured CRM connections (None: none configured, or ``crm_error``).
+    crm: Connections | None = None
+    #: Why CASELOOP_CRM cannot be used; CRM jobs wait (retry) until it is fixed.
+    crm_error: str | None = None
     #: Host users already given a row (``adopt``), by what identifies them.
     adopted: dict[tuple[Any, ...], Actor] = field(default_factory=dict)
 
@@ -140,13 +155,16 @@ class Caseloop:
             db.init_app(app)
         with app.app_context():
             _sqlite_pragmas(db.engine)
-        registry = Registry(app.config["CASELOOP_DEFINITIONS"])
-        state = State(db, registry, self.user_loader, self.url_prefix)
+        pm = plugins.manager(load_entry_points=_flag(app.config["CASELOOP_LOAD_PLUGINS"]),
+                             extra=app.config["CASELOOP_PLUGINS"])
+        registry = Registry(app.config["CASELOOP_DEFINITIONS"], extensions=plugins.extensions(pm))
+        state = State(db, registry, self.user_loader, self.url_prefix, pm)
         try:
             registry.load()
         except DefinitionError as exc:
             # The CLI ('caseloop check') must still work; requests get a clear 503.
             state.load_error = exc
+        _connect_crms(app, state)
         app.extensions["caseloop"] = state
 
         from . import api, cli, views
@@ -155,6 +173,28 @@ class Caseloop:
         api.json_errors_under(app, f"{self.url_prefix}/api")
         views.init_app(app, self.url_prefix)
         cli.init_app(app, self.cli_group)
+
+
+def _connect_crms(app: Flask, st: State) -> None:
+    """CASELOOP_CRM checked once at start-up; a mistake is kept as ``crm_error``
+    (shown by 'caseloop plugins', the hooks endpoint and the jobs' errors) rather
+    than stopping pages and API that do not need a CRM."""
+    try:
+        classes = plugins.connectors(st.plugins)
+        config = crm_connections.load(app.config["CASELOOP_CRM"], classes)
+    except (crm_connections.CRMSetupError, plugins.PluginError) as exc:
+        st.crm_error = str(exc)
+        return
+    if config:
+        with app.app_context():
+            st.crm = crm_connections.Connections(st.db.engine, classes, config)
+
+
+def _flag(value: Any) -> bool:
+    # From the environment a flag arrives as text ("0", "false", "off").
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
 
 
 def state() -> State:

@@ -26,18 +26,22 @@ import socket
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import pluggy
 from sqlalchemy import Engine, Table, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import sla
 from .cases import Actor, Cases
-from .models import Case, Job, append, utcnow
+from .models import Case, DbSession, Job, append, utcnow
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .crm.connections import Connections
 
 log = logging.getLogger("caseloop.jobs")
 JOBS = cast(Table, Job.__table__)
@@ -76,6 +80,10 @@ class Context:
     cases: Cases
     now: dt.datetime
     settings: Mapping[str, Any]
+    #: The app's plugin manager (notification channels, listeners), when it has one.
+    plugins: pluggy.PluginManager | None = None
+    #: The app's CRM connections, when any are configured.
+    crm: Connections | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -116,6 +124,11 @@ class Executor:
     backoff_cap: dt.timedelta = dt.timedelta(hours=6)
     region: str = "CN"
     jitter: Callable[[], float] = random.random
+    plugins: pluggy.PluginManager | None = None
+    crm: Connections | None = None
+    #: More periodic work for :meth:`sweep` (CRM polls, plugin event listeners):
+    #: each gets a session and the time, adds jobs, and says how many.
+    tickers: Sequence[Callable[[Session, dt.datetime], int]] = ()
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self, limit: int | None = None) -> list[int]:
@@ -152,7 +165,17 @@ class Executor:
     def sweep(self) -> int:
         """Act on the SLA moments (warnings, breaches, escalations) that have come."""
         with Session(self.engine) as session:
-            return sla.sweep(session, self.registry, self.clock())
+            done = sla.sweep(session, self.registry, self.clock())
+        for ticker in self.tickers:
+            with Session(self.engine) as session:
+                try:
+                    done += ticker(session, self.clock())
+                    session.commit()
+                except Exception:  # noqa: BLE001 - one ticker failing must not stop jobs
+                    session.rollback()
+                    log.exception("periodic %s failed; trying again next round",
+                                  getattr(ticker, "__name__", ticker))
+        return done
 
     # -- running ----------------------------------------------------------------------
     def run_due(self, limit: int | None = None) -> Counter[str]:
@@ -177,7 +200,8 @@ class Executor:
             now = self.clock()
             case = session.get(Case, job.case_id) if job.case_id is not None else None
             ctx = Context(session, job, case, Cases(session, self.registry, self.region,
-                                                    clock=self.clock), now, self.settings)
+                                                    clock=self.clock), now, self.settings,
+                          self.plugins, self.crm)
             try:
                 with _time_limit(self.time_limit):
                     result, status = handler(ctx), "done"
@@ -254,7 +278,7 @@ def _time_limit(limit: dt.timedelta) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def enqueue(session: Session, kind: str, *, run_at: dt.datetime | None = None,
+def enqueue(session: DbSession, kind: str, *, run_at: dt.datetime | None = None,
             case_id: int | None = None, dedupe_key: str | None = None,
             max_attempts: int | None = None, **payload: Any) -> None:
     """Add a job in the caller's transaction (tests, plugins, the SLA sweep)."""

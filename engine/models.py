@@ -332,3 +332,19 @@ class IdempotentRequest(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("caseloop_cases.id",
                                                            ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Cursor(Base):
+    """How far a reader of the event history got (plugin listeners: the last event
+    id queued for them)."""
+
+    __tablename__ = "caseloop_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# The CRM tables live with the CRM code; importing them here puts them on the one
+# metadata that migrations and create_all see.
+from .crm import tables as _crm_tables  # noqa: E402,F401

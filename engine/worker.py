@@ -72,6 +72,8 @@ class Worker:
 
 def executor_for(app: Flask) -> Executor:
     """An executor over the application's database, definitions and settings."""
+    from . import listeners
+    from .crm import inbound
     from .extension import state
     from .handlers import builtin
 
@@ -79,8 +81,12 @@ def executor_for(app: Flask) -> Executor:
         st = state()
         engine = st.db.engine
     config = app.config
+    tickers = [listeners.ticker(st.plugins)]
+    if st.crm is not None:
+        tickers.append(inbound.ticker(st.crm))
     return Executor(
-        engine, st.registry, builtin(), settings=config,
+        engine, st.registry, builtin(), settings=config, plugins=st.plugins, crm=st.crm,
+        tickers=tickers,
         lease=dt.timedelta(seconds=float(config["CASELOOP_JOB_LEASE"])),
         time_limit=dt.timedelta(seconds=float(config["CASELOOP_JOB_TIME_LIMIT"])),
         region=config["CASELOOP_PHONE_REGION"])

@@ -18,6 +18,11 @@ from caseloop.users import add_user, issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = [ROOT / "forms", ROOT / "workflows"]
+# Installed plugins (the connectors under plugins/ are, in the test environment) stay
+# out of every app and CLI run unless a test asks for them: like Datasette's
+# DATASETTE_LOAD_PLUGINS, an environment variable so subprocesses follow it too.
+os.environ["CASELOOP_LOAD_PLUGINS"] = "false"
+
 PG_URL = os.environ.get("CASELOOP_TEST_DATABASE_URL", "")
 
 
