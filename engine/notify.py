@@ -16,6 +16,7 @@ import smtplib
 import ssl
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr, parsedate_to_datetime
@@ -24,10 +25,12 @@ from urllib.parse import unquote
 
 from sqlalchemy import String, cast, select
 
-from . import __version__
+from . import __version__, plugins
+from .crm.errors import CRMError
 from .extension import DEFAULTS
 from .jobs import Context, Fail, Retry, Skip
 from .models import Case, Membership, Notification, User, utcnow
+from .plugins import Channel
 from .spec.model import Workflow
 from .surveys import link
 
@@ -42,15 +45,20 @@ CHANNELS = {"inbox": "the customer has no inbox", "email": "the customer has no 
 
 # -- notify ------------------------------------------------------------------------------
 def deliver(ctx: Context) -> str | None:
-    """Handle a ``notify`` job: inbox rows for users, an email or SMS to the customer."""
+    """Handle a ``notify`` job: inbox rows for users, an email, SMS or a plugin's
+    channel to the customer."""
     if (case := ctx.case) is None:
         raise Skip("the case no longer exists")
     channel = str(ctx.payload.get("channel") or "inbox")
-    if channel not in CHANNELS:
-        raise Fail(f"unknown channel '{channel}' (inbox, email or sms)")
+    extra = plugins.channels(ctx.plugins) if ctx.plugins is not None else {}
+    plugin = extra.get(channel)  # never a built-in name: the app refuses such a plugin
+    if channel not in CHANNELS and plugin is None:
+        known = ", ".join([*CHANNELS, *sorted(extra)])
+        raise Fail(f"unknown channel '{channel}' (known: {known}); install the plugin that "
+                   "provides it, or change the workflow's notify action")
     wf = ctx.cases.workflow_of(case)
     default = _lang(ctx.settings.get("CASELOOP_DEFAULT_LANGUAGE"), "zh")
-    users, customer, missing = _recipients(ctx, case, wf, channel, default)
+    users, customer, missing = _recipients(ctx, case, wf, channel, default, plugin)
     if not users and customer is None:
         raise Skip("nobody to notify: " + ("; ".join(missing) or "no recipients"))
     state = str(ctx.payload.get("state") or case.state)
@@ -67,7 +75,10 @@ def deliver(ctx: Context) -> str | None:
     if customer is not None:
         (address, lang), status = customer, "logged"  # no SMS gateway yet, or no SMTP
         subject, body = _compose(case, wf, state, message, lang)
-        if channel == "email" and (url := str(ctx.settings.get("CASELOOP_SMTP_URL") or "")):
+        if plugin is not None:  # like SMTP: nothing flushed first, a failure retries
+            send_through(plugin, address, subject, body, ctx.settings)
+            status = "sent"
+        elif channel == "email" and (url := str(ctx.settings.get("CASELOOP_SMTP_URL") or "")):
             # Nothing is flushed first: on SQLite that would hold the write lock for the
             # whole SMTP conversation. A failed commit means a retry, and a second mail.
             sender = str(ctx.settings.get("CASELOOP_MAIL_FROM") or DEFAULTS["CASELOOP_MAIL_FROM"])
@@ -84,7 +95,8 @@ def _lang(value: object, default: str) -> str:
     return "zh" if text.startswith("zh") else "en" if text.startswith("en") else default
 
 
-def _recipients(ctx: Context, case: Case, wf: Workflow, channel: str, default: str
+def _recipients(ctx: Context, case: Case, wf: Workflow, channel: str, default: str,
+                plugin: Channel | None = None
                 ) -> tuple[list[User], tuple[str, str] | None, list[str]]:
     """Users (each once), the customer's (address, language), why entries reached nobody."""
     users: dict[int, User] = {}
@@ -107,7 +119,8 @@ def _recipients(ctx: Context, case: Case, wf: Workflow, channel: str, default: s
             found = [user] if user is not None and user.active else []
             why = f"no active user '{who[5:]}'"
         elif who == "customer":
-            customer, why = _customer(case, wf, channel, default), CHANNELS[channel]
+            customer = _customer(case, wf, channel, default, plugin)
+            why = CHANNELS.get(channel, f"the customer has no address for {channel}")
             if customer is not None:  # not a user: only noted when unreachable
                 continue
         else:
@@ -136,10 +149,14 @@ def _with_role(ctx: Context, role: str, team_id: int | None) -> list[User]:
     return [u for u in holders if u.id in team] or holders
 
 
-def _customer(case: Case, wf: Workflow, channel: str, default: str) -> tuple[str, str] | None:
-    kind = {"email": "email", "sms": "phone"}.get(channel)  # the inbox: not for customers
-    field = next((f for f in wf.form.fields if f.type == kind), None)
-    address = str(case.data.get(field.name) or "").strip() if field is not None else ""
+def _customer(case: Case, wf: Workflow, channel: str, default: str,
+              plugin: Channel | None = None) -> tuple[str, str] | None:
+    if plugin is not None:  # the plugin knows which of the case's fields reach the customer
+        address = str(plugin.address(dict(case.data or {})) or "").strip()
+    else:
+        kind = {"email": "email", "sms": "phone"}.get(channel)  # the inbox: not for customers
+        field = next((f for f in wf.form.fields if f.type == kind), None)
+        address = str(case.data.get(field.name) or "").strip() if field is not None else ""
     lang = case.data.get("preferred_language") if wf.form.field("preferred_language") else None
     return (address, _lang(lang, default)) if address else None
 
@@ -161,6 +178,26 @@ def _record(ctx: Context, case_id: int | None, channel: str, lang: str, subject:
             body: str, **more: Any) -> None:  # user_id, or address and status
     ctx.session.add(Notification(job_id=ctx.job.id, case_id=case_id, channel=channel, lang=lang,
                                  subject=subject, body=body, created_at=ctx.now, **more))
+
+
+def send_through(channel: Channel, to: str, subject: str, body: str,
+                 settings: Mapping[str, Any]) -> None:
+    """Send with a plugin's channel, its errors as the job's: a retryable CRMError (after
+    its retry_after, when it says) or an OSError retries; anything else fails for good."""
+    try:
+        channel.send(to, subject, body, settings)
+    except (Retry, Fail, Skip):
+        raise  # the plugin spoke the job's language itself
+    except CRMError as exc:
+        if not exc.retryable:
+            raise Fail(f"{channel.name}: {exc}") from None
+        after = (min(dt.timedelta(seconds=max(exc.retry_after, 0)), MAX_RETRY_AFTER)
+                 if exc.retry_after is not None else None)
+        raise Retry(f"{channel.name}: {exc}", after=after) from None
+    except OSError as exc:  # refused, timed out, DNS: may pass later
+        raise Retry(f"{channel.name} unreachable: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the plugin's refusal: retrying cannot help
+        raise Fail(f"{channel.name} could not send: {type(exc).__name__}: {exc}") from None
 
 
 # -- email -------------------------------------------------------------------------------

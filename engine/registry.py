@@ -19,7 +19,8 @@ from transitions import Machine
 from . import machine as machines
 from . import spec
 from .models import DbSession, DefinitionVersion
-from .spec import DefinitionError, Definitions, Workflow
+from .spec import DefinitionError, Definitions, Extensions, Workflow
+from .spec.extensions import NONE
 
 
 class UnknownVersion(LookupError):
@@ -27,8 +28,12 @@ class UnknownVersion(LookupError):
 
 
 class Registry:
-    def __init__(self, paths: Sequence[str | Path]) -> None:
+    """``extensions``: what the app's plugins add to the definition language; the same
+    for every version, current or rebuilt."""
+
+    def __init__(self, paths: Sequence[str | Path], *, extensions: Extensions = NONE) -> None:
         self.paths = list(paths)
+        self.extensions = extensions
         self.current = Definitions()
         self._versions: dict[tuple[str, str], Workflow] = {}
         self._machines: dict[str, Machine] = {}
@@ -36,7 +41,7 @@ class Registry:
 
     def load(self) -> Definitions:
         """(Re)load the files; raises :class:`DefinitionError` listing every problem."""
-        definitions = spec.load(self.paths)
+        definitions = spec.load(self.paths, extensions=self.extensions)
         with self._lock:
             self.current = definitions
             for wf in definitions.workflows.values():
@@ -57,7 +62,7 @@ class Registry:
             DefinitionVersion.version == version)).scalar_one_or_none()
         if row is None:
             raise UnknownVersion(f"workflow '{name}' version {version} is not recorded")
-        definitions, problems = spec.check_texts(row.bundle)
+        definitions, problems = spec.check_texts(row.bundle, extensions=self.extensions)
         wf = definitions.workflows.get(name)
         if wf is None or wf.version != version:
             raise DefinitionError(problems)

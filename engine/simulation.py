@@ -31,6 +31,7 @@ from .hints import suggest
 from .jobs import Context, Executor, Handler
 from .models import Case, Job, Team, User
 from .scenario import REFERENCE, Scenario, ScenarioError, Step, read_scenario
+from .spec.schema import CHANNELS
 from .trace import Happening, Tracer, happening, job_facts
 from .users import actor_for, add_user
 
@@ -82,8 +83,22 @@ class _Handlers(dict[str, Handler]):
 
 def handlers() -> dict[str, Handler]:
     """The built-in handlers, with those that reach outside replaced by a recorder."""
-    return _Handlers({kind: _not_sent if kind in OUTSIDE else handler
-                      for kind, handler in builtin().items()})
+    out = _Handlers({kind: _not_sent if kind in OUTSIDE else handler
+                     for kind, handler in builtin().items()})
+    if "notify" in out:
+        out["notify"] = _inside_only(out["notify"])
+    return out
+
+
+def _inside_only(notify: Handler) -> Handler:
+    """A plugin's notification channel reaches outside (a pager, a chat): recorded, not
+    sent; the built-in ones write the inbox and the mail log as in the service."""
+    def handle(ctx: Context) -> str | None:
+        channel = str(ctx.payload.get("channel") or "inbox")
+        if channel not in CHANNELS:
+            return f"not sent (simulation): {channel}"
+        return notify(ctx)
+    return handle
 
 
 def _not_sent(ctx: Context) -> str:

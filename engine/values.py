@@ -17,6 +17,7 @@ from typing import Any
 import phonenumbers
 
 from .expr import ExprError
+from .spec.extensions import clean_value
 from .spec.forms import SCALES
 from .spec.model import Field, Form, Text
 
@@ -148,6 +149,8 @@ def convert(f: Field, raw: Any, *, region: str, lang: str, out: Outcome, path: s
     """One submitted value -> its stored JSON form; raises ``Rejected``."""
     if raw is None or raw == "" or raw == []:
         return None
+    if f.plugin is not None:
+        return _plugin(f, raw)
     t = f.type
     if t in ("text", "textarea", "user", "reference"):
         if not isinstance(raw, str):
@@ -212,6 +215,20 @@ def convert(f: Field, raw: Any, *, region: str, lang: str, out: Outcome, path: s
     if t == "group":
         return _rows(f, raw, region=region, lang=lang, out=out, path=path, names=names)
     raise Rejected("invalid")
+
+
+def _plugin(f: Field, raw: Any) -> Any:
+    """A plugin's type: scalar values only (its ``clean`` need not expect lists), blank
+    text is empty as for text fields, and its ValueError is the message shown."""
+    assert f.plugin is not None
+    if isinstance(raw, list | dict):
+        raise Rejected("invalid")
+    if isinstance(raw, str) and not raw.strip():
+        return None
+    try:
+        return clean_value(f.plugin, raw)
+    except ValueError as exc:
+        raise Rejected("plugin", message=str(exc) or MESSAGES["invalid"].en) from None
 
 
 def expression_values(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,8 +304,12 @@ def stored(value: Any) -> Any:
 def _error(out: Outcome, path: str, f: Field | None, rule: str, lang: str, **params: Any) -> None:
     custom_key = {"selected": "choices", "email": "invalid", "phone": "invalid",
                   "integer": "invalid", "number": "invalid", "boolean": "invalid",
-                  "date": "invalid", "datetime": "invalid", "file": "invalid"}.get(rule, rule)
+                  "date": "invalid", "datetime": "invalid", "file": "invalid",
+                  "plugin": "invalid"}.get(rule, rule)
     text = f.messages.get(custom_key) if f is not None else None
+    if rule == "plugin" and text is None:  # the plugin's own words (one language)
+        out.errors.setdefault(path, []).append(str(params["message"]))
+        return
     message = (text or MESSAGES[rule]).get(lang)
     try:
         message = message.format(**params)

@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import spec
+from ..extension import state
 from ..spec import schema as schema_module
 from .common import _count
 
@@ -26,11 +27,12 @@ def check_command(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 
     PATHS are files or folders (default: the configured definitions, normally
     forms/ and workflows/). Every problem is printed as
-    PATH:LINE:COL: CODE message. Exits 1 if there is any error.
+    PATH:LINE:COL: CODE message. Exits 1 if there is any error. Field types,
+    functions and channels of the app's plugins are known, as when it serves.
     """
     targets = list(paths) or list(current_app.config["CASELOOP_DEFINITIONS"])
     files, _ = spec.discover(targets)
-    definitions, problems = spec.check(targets)
+    definitions, problems = spec.check(targets, extensions=state().registry.extensions)
     errors = [p for p in problems if p.is_error]
     warnings = [p for p in problems if not p.is_error]
     failed = bool(errors or (strict and warnings))
@@ -61,16 +63,25 @@ def check_command(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 @click.argument("kind", required=False, type=click.Choice(sorted(schema_module.SCHEMAS)))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write form.json, workflow.json and calendar.json into this folder.")
-def schema_command(kind: str | None, out: Path | None) -> None:
+@click.option("--builtin", is_flag=True,
+              help="Only Caseloop's own field types and channels, without the plugins' "
+                   "(what engine/schemas/ holds).")
+@with_appcontext
+def schema_command(kind: str | None, out: Path | None, builtin: bool) -> None:
     """Write the JSON Schema (draft-07) of the definition formats.
 
     With KIND, print that one schema. With --out, write all of them, for
     editors: add '# yaml-language-server: $schema=PATH/form.json' to a file.
+    The field types and notification channels of the app's plugins are
+    included (the schema of this install) unless --builtin is given.
     """
+    ext = state().registry.extensions
+    found = (schema_module.SCHEMAS if builtin
+             else schema_module.schemas(ext.field_types, ext.channels))
     if out is not None:
-        for path in schema_module.write(out):
+        for path in schema_module.write(out, found):
             click.echo(f"wrote {path}")
         return
     if kind is None:
         raise click.UsageError("Name a kind (form, workflow, calendar) or give --out DIR.")
-    click.echo(json.dumps(schema_module.SCHEMAS[kind], indent=2, ensure_ascii=False))
+    click.echo(json.dumps(found[kind], indent=2, ensure_ascii=False))

@@ -96,10 +96,15 @@ class Expression:
 
 
 def compile(source: str, names: Mapping[str, T], *, want: str | None = "bool",
-            functions: Mapping[str, tuple[T, Callable[..., Any]]] | None = None
-            ) -> Expression | Issue:
-    """Parse and check ``source`` against ``names``. ``want="bool"`` for conditions."""
+            functions: Mapping[str, tuple[T, Callable[..., Any]]] | None = None,
+            signatures: Mapping[str, tuple[T, ...]] | None = None) -> Expression | Issue:
+    """Parse and check ``source`` against ``names``. ``want="bool"`` for conditions.
+
+    ``functions`` are more functions (name -> result type and callable); ``signatures``
+    the argument types of some of them (a plugin's declaration), checked like
+    built-ins' (others: only their number, from the callable's signature)."""
     funcs = dict(FUNCTIONS, **(functions or {}))
+    signatures = signatures or {}
     if len(source) > MAX_LENGTH:
         return Issue("CL033", f"expression is {len(source)} characters long "
                      f"(at most {MAX_LENGTH})", 1, 1)
@@ -113,8 +118,10 @@ def compile(source: str, names: Mapping[str, T], *, want: str | None = "bool",
                      f"cannot parse expression: {type(exc).__name__}", 1, 1)
     if _depth(tree) > MAX_DEPTH:
         return Issue("CL033", "expression is nested too deeply", 1, 1)
-    arities = {k: len(inspect.signature(v[1]).parameters) for k, v in funcs.items()}
-    typ = Checker(names, {k: v[0] for k, v in funcs.items()}, arities).check(tree)
+    arities = {k: len(signatures[k]) if k in signatures else
+               len(inspect.signature(v[1]).parameters) for k, v in funcs.items()}
+    typ = Checker(names, {k: v[0] for k, v in funcs.items()}, arities,
+                  signatures).check(tree)
     if isinstance(typ, Issue):
         return typ
     if want is not None and typ.kind not in (want, "dyn"):

@@ -83,10 +83,12 @@ class Checker:
     """Infers the type of an expression over ``names``; raises on the first error."""
 
     def __init__(self, names: Mapping[str, T], functions: Mapping[str, T],
-                 arities: Mapping[str, int] | None = None) -> None:
+                 arities: Mapping[str, int] | None = None,
+                 signatures: Mapping[str, tuple[T, ...]] | None = None) -> None:
         self.scopes: list[Mapping[str, T]] = [names]
         self.functions = functions
         self.arities = arities or {}
+        self.signatures = signatures or {}
 
     def check(self, tree: Tree[Any]) -> T | Issue:
         try:
@@ -325,8 +327,14 @@ class Checker:
             self.visit(args[0])
             return _CONVERSIONS[name]
         if name in self.functions:
-            for arg in args:
-                self.visit(arg)
+            wanted = self.signatures.get(name)
+            for i, arg in enumerate(args):
+                got = self.visit(arg)
+                if wanted is not None and not _fits(got, wanted[i]):
+                    hint = (" (convert with double(x))" if (got.kind, wanted[i].kind) ==
+                            ("int", "double") else "")
+                    raise self.fail(arg, f"argument {i + 1} of {name}() must be {wanted[i]}, "
+                                    f"not {got}{hint}")
             return self.functions[name]
         known = ["size", *_CONVERSIONS, *self.functions]
         raise self.fail(tok, f"unknown function '{name}'{suggest(name, known)}", "CL031")
@@ -356,6 +364,16 @@ class Checker:
     def _literal(self, node: Tree[Any]) -> T:
         tok = node.children[0]
         return _LITERALS.get(getattr(tok, "type", ""), DYN)
+
+
+def _fits(got: T, want: T) -> bool:
+    """Whether a value of type ``got`` may be passed where ``want`` is declared: the same
+    kind (a group row or ``user`` is a map), or ``dyn`` on either side."""
+    if "dyn" in (got.kind, want.kind) or got.kind == "null":
+        return True
+    if want.kind == "map":
+        return got.kind in ("map", "record")
+    return got.kind == want.kind
 
 
 def bare_ident(node: Tree[Any]) -> str | None:

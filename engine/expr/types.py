@@ -50,6 +50,13 @@ def record(fields: dict[str, T]) -> T:
     return T("record", None, tuple(fields.items()))
 
 
+#: Types by the names plugins declare them with (``Function.args``, ``FieldType.expr_type``).
+NAMED: dict[str, T] = {
+    "string": T("string"), "int": T("int"), "double": T("double"), "bool": T("bool"),
+    "timestamp": T("timestamp"), "duration": T("duration"), "list": T("list", T("dyn")),
+    "map": T("map", T("dyn")), "dyn": T("dyn"),
+}
+
 NUMBERS = ("int", "uint", "double")
 
 #: The type an expression sees for each field type of the form language.

@@ -112,7 +112,8 @@ def field_for(f: Field, lang: str, *, row: bool = False) -> Any:
     """The unbound WTForms field of one definition field. A row's fields carry their
     defaults (a new row starts with them); a form's come with the data it is bound to."""
     kw: dict[str, Any] = {"label": f.label.get(lang),
-                          "description": f.help.get(lang) if f.help else "",
+                          "description": f.help.get(lang) if f.help else
+                          f.plugin.help if f.plugin is not None else "",
                           "render_kw": attributes(f, lang)}
     if row and f.default is not None:
         kw["default"] = shown(f, f.default, dt.UTC)
@@ -147,6 +148,8 @@ def field_for(f: Field, lang: str, *, row: bool = False) -> Any:
         return (wf.MultipleFileField if many else wf.FileField)(**kw)
     if t == "textarea":
         return wf.TextAreaField(**kw)
+    if f.plugin is not None:  # a plugin's type: the input it asks for (url, color, …)
+        return wf.StringField(widget=widgets.TextInput(f.plugin.input_type), **kw)
     return wf.StringField(widget=_INPUTS.get(t, widgets.TextInput()), **kw)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .calendars import build_calendars
+from .extensions import NONE, Extensions
 from .forms import build_forms
 from .model import Calendar, Definitions, Field, Form, State, Text, Transition, Workflow
 from .problems import CODES, DefinitionError, Problem, Severity
@@ -19,7 +20,8 @@ from .source import Source, read
 from .workflows import build_workflows
 
 __all__ = [
-    "CODES", "Calendar", "DefinitionError", "Definitions", "Field", "Form", "Problem",
+    "CODES", "Calendar", "DefinitionError", "Definitions", "Extensions", "Field", "Form",
+    "Problem",
     "Severity", "State", "Text", "Transition", "Workflow", "check", "check_texts",
     "discover", "load",
 ]
@@ -50,28 +52,32 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def check(paths: Iterable[str | Path] = DEFAULT_PATHS) -> tuple[Definitions, list[Problem]]:
-    """Load everything under ``paths``; return what could be built and every problem."""
+def check(paths: Iterable[str | Path] = DEFAULT_PATHS, *, extensions: Extensions = NONE
+          ) -> tuple[Definitions, list[Problem]]:
+    """Load everything under ``paths``; return what could be built and every problem.
+    ``extensions``: what the installed plugins add (field types, functions, channels)."""
     files, problems = discover(paths)
     sources = [read(f, _display(f)) for f in files]
-    definitions, more = _build(sources)
+    definitions, more = _build(sources, extensions)
     return definitions, problems + more
 
 
-def check_texts(texts: Mapping[str, str]) -> tuple[Definitions, list[Problem]]:
+def check_texts(texts: Mapping[str, str], *, extensions: Extensions = NONE
+                ) -> tuple[Definitions, list[Problem]]:
     """Like :func:`check` for in-memory files (display name -> YAML text)."""
-    return _build([read(name, name, text) for name, text in texts.items()])
+    return _build([read(name, name, text) for name, text in texts.items()], extensions)
 
 
-def load(paths: Iterable[str | Path] = DEFAULT_PATHS) -> Definitions:
+def load(paths: Iterable[str | Path] = DEFAULT_PATHS, *, extensions: Extensions = NONE
+         ) -> Definitions:
     """The definitions under ``paths``; raises :class:`DefinitionError` on any error."""
-    definitions, problems = check(paths)
+    definitions, problems = check(paths, extensions=extensions)
     if any(p.is_error for p in problems):
         raise DefinitionError(problems)
     return definitions
 
 
-def _build(sources: list[Source]) -> tuple[Definitions, list[Problem]]:
+def _build(sources: list[Source], extensions: Extensions) -> tuple[Definitions, list[Problem]]:
     problems: list[Problem] = []
     sound: dict[str, dict[str, Source]] = {"form": {}, "workflow": {}, "calendar": {}}
     declared: set[tuple[str, str]] = set()
@@ -81,7 +87,7 @@ def _build(sources: list[Source]) -> tuple[Definitions, list[Problem]]:
         if kind is None:
             continue
         name = src.data.get(kind)
-        shape = validate(src, kind)
+        shape = validate(src, kind, extensions)
         problems.extend(shape)
         if isinstance(name, str):
             if (kind, name) in declared:
@@ -92,10 +98,11 @@ def _build(sources: list[Source]) -> tuple[Definitions, list[Problem]]:
         if not any(p.is_error for p in shape) and isinstance(name, str):
             sound[kind][name] = src
     forms = build_forms(sound["form"], problems,
-                        frozenset(name for kind, name in declared if kind == "form"))
+                        frozenset(name for kind, name in declared if kind == "form"), extensions)
     calendars = build_calendars(sound["calendar"], problems)
     calendar_names = {name for kind, name in declared if kind == "calendar"}
-    workflows = build_workflows(sound["workflow"], forms, declared, calendar_names, problems)
+    workflows = build_workflows(sound["workflow"], forms, declared, calendar_names, problems,
+                                extensions)
     problems.sort(key=lambda p: (p.path, p.line, p.col, p.code))
     return Definitions(forms, workflows, calendars), problems
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..expr import Expression, compile
 from ..expr.types import T
+from .extensions import NONE, Extensions
 from .model import Text
 from .problems import Problem
 from .schema import LANGS
@@ -54,9 +55,14 @@ def size(text: str) -> int:
 class Builder:
     """Problems and conversions for one source file."""
 
-    def __init__(self, src: Source, problems: list[Problem]) -> None:
+    def __init__(self, src: Source, problems: list[Problem],
+                 extensions: Extensions = NONE) -> None:
         self.src = src
         self.problems = problems
+        self.extensions = extensions
+        # The plugins' functions, in the form compile() takes (built once per file).
+        self._functions = extensions.expression_functions()
+        self._signatures = extensions.signatures()
         self.errors_before = sum(p.is_error for p in problems)
 
     @property
@@ -89,7 +95,8 @@ class Builder:
 
     def expression(self, source: str, names: Mapping[str, T], path: PathT, *,
                    want: str | None = "bool") -> Expression | None:
-        result = compile(source, names, want=want)
+        result = compile(source, names, want=want, functions=self._functions,
+                         signatures=self._signatures)
         if isinstance(result, Expression):
             return result
         line, col = self.src.expression_position(path, result.line, result.col)

@@ -21,6 +21,7 @@ from ..expr.types import (
     record,
 )
 from .build import Builder, content_hash, size
+from .extensions import NONE, Extensions, clean_value, expression_type
 from .model import Choice, Field, Form
 from .problems import Problem, suggest
 from .source import PathT, Source
@@ -67,6 +68,8 @@ SCALES = {"rating": (1, 5), "nps": (0, 10), "ces": (1, 7)}
 def field_type(f: Field) -> T:
     if f.type == "group":
         return list_of(record({sub.name: field_type(sub) for sub in f.fields}))
+    if f.plugin is not None:
+        return expression_type(f.plugin)
     return FIELD_TYPES[f.type]
 
 
@@ -76,15 +79,17 @@ def names_of(fields: tuple[Field, ...]) -> dict[str, T]:
 
 
 def build_forms(sources: Mapping[str, Source], problems: list[Problem],
-                declared: frozenset[str] = frozenset()) -> dict[str, Form]:
+                declared: frozenset[str] = frozenset(), extensions: Extensions = NONE
+                ) -> dict[str, Form]:
     """Build every form; ``sources`` maps form name -> its validated source;
-    ``declared`` names every form found, including ones with shape errors."""
+    ``declared`` names every form found, including ones with shape errors;
+    ``extensions`` holds the plugins' field types the schema let through."""
     built: dict[str, Form | None] = {}
 
     def build(name: str, chain: tuple[str, ...]) -> Form | None:
         if name in built:
             return built[name]
-        builder = Builder(sources[name], problems)
+        builder = Builder(sources[name], problems, extensions)
         built[name] = None  # marks "in progress" for cycle detection
         form = _FormBuilder(builder, sources, chain + (name,), build, declared).form()
         built[name] = form
@@ -155,6 +160,7 @@ class _FormBuilder:
     def field(self, d: dict[str, Any], path: PathT, nested: bool) -> Field:
         b = self.b
         ftype = d["type"]
+        plugin = b.extensions.field_types.get(ftype)
         for key in d:
             allowed = ONLY_FOR.get(key)
             if allowed and ftype not in allowed:
@@ -194,7 +200,7 @@ class _FormBuilder:
             max_files=d.get("max_files"), of=d.get("of", "user"),
             roles=tuple(d.get("roles", ())), to=d.get("to"), workflow=d.get("workflow"),
             fields=subfields, min_rows=d.get("min_rows"), max_rows=d.get("max_rows"),
-            row_label=b.maybe_text(d, "row_label", path), origin=self.name,
+            row_label=b.maybe_text(d, "row_label", path), origin=self.name, plugin=plugin,
         )
 
     def choice(self, c: Any, path: PathT) -> Choice:
@@ -232,7 +238,14 @@ class _FormBuilder:
         if d.get("required") and "value" in d:
             b.report("CL015", "a computed field ('value') is filled by Caseloop; it cannot be "
                      "'required'", (*path, "required"))
-        if "default" in d and not _default_fits(d["default"], ftype, d):
+        plugin = self.b.extensions.field_types.get(ftype)
+        if "default" in d and plugin is not None:
+            try:
+                clean_value(plugin, d["default"])
+            except ValueError as exc:
+                b.report("CL014", f"default {d['default']!r} does not fit a {ftype} field: "
+                         f"{exc}", (*path, "default"))
+        elif "default" in d and not _default_fits(d["default"], ftype, d):
             b.report("CL014", f"default {d['default']!r} does not fit a {ftype} field",
                      (*path, "default"))
 

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..expr import Expression
+from ..plugins import FieldType
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -81,6 +82,8 @@ class Field:
     row_label: Text | None = None
     #: The form that declared the field (differs from the form using it after include).
     origin: str = ""
+    #: A plugin's field type (``type`` names it): it cleans the submitted values.
+    plugin: FieldType | None = field(default=None, compare=False)
 
     @property
     def computed(self) -> bool:

@@ -8,7 +8,9 @@ than shape (references, expressions, the graph) live in ``check``.
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,8 @@ FIELD_TYPES = (
     "multichoice", "email", "phone", "rating", "nps", "ces", "file", "user", "reference",
     "group",
 )
+#: How a ``notify`` action may send (plugins add more: see :func:`schemas`).
+CHANNELS = ("inbox", "email", "sms")
 CATEGORIES = ("open", "paused", "done")
 PERMISSIONS = ("editable", "readonly", "hidden")
 LANGS = ("en", "zh")
@@ -186,7 +190,7 @@ def _action(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         "notify": _obj("Send a message.", {
             "to": RECIPIENTS,
             "message": TEXT,
-            "channel": _s("How.", enum=["inbox", "email", "sms"]),
+            "channel": _s("How.", enum=list(CHANNELS)),
         }, ("to", "message")),
         "crm": _obj("Tell the customer's CRM.", {
             "push": _s("What to send.", enum=["case", "activity", "survey"]),
@@ -393,11 +397,36 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def write(directory: Path) -> list[Path]:
-    """Write one ``KIND.json`` per format into ``directory``."""
+def schemas(field_types: Iterable[str] = (), channels: Iterable[str] = ()
+            ) -> dict[str, dict[str, Any]]:
+    """The schemas with plugins' field types and notification channels added to the
+    built-in ones (an install's own formats); none given: :data:`SCHEMAS` itself."""
+    types, ways = sorted(field_types), sorted(channels)
+    if not types and not ways:
+        return SCHEMAS
+    out = copy.deepcopy(SCHEMAS)
+    # Found by their enums, wherever they sit: a field's type (also in a group's rows)
+    # and a notify action's channel.
+    extend = {tuple(FIELD_TYPES): types, CHANNELS: ways}
+    stack: list[Any] = [out]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            more = extend.get(tuple(node.get("enum", ())))
+            if more:
+                node["enum"] = [*node["enum"], *more]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return out
+
+
+def write(directory: Path, found: dict[str, dict[str, Any]] | None = None) -> list[Path]:
+    """Write one ``KIND.json`` per format (``found``, else the built-in formats) into
+    ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     out = []
-    for kind, schema in SCHEMAS.items():
+    for kind, schema in (found or SCHEMAS).items():
         path = directory / f"{kind}.json"
         path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", "utf-8")
         out.append(path)

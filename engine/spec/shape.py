@@ -14,11 +14,13 @@ from typing import Any
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
+from .extensions import NONE, Extensions
 from .problems import Problem, suggest
-from .schema import PATTERN_HINTS, SCHEMAS
+from .schema import PATTERN_HINTS, SCHEMAS, schemas
 from .source import PathT, Source
 
-_VALIDATORS = {kind: Draft7Validator(schema) for kind, schema in SCHEMAS.items()}
+#: Validators by the plugins' names (field types, channels) and kind: usually one set.
+_VALIDATORS: dict[tuple[Any, ...], dict[str, Draft7Validator]] = {}
 _JSON_TYPES = {"object": "a mapping", "array": "a list", "string": "text",
                "integer": "a whole number", "number": "a number",
                "boolean": "true or false", "null": "nothing"}
@@ -42,16 +44,17 @@ def kind_of(src: Source) -> str | None:
     return None
 
 
-#: Shape problems by (path, content digest, kind); problems are immutable.
-_CACHE: dict[tuple[str, str, str], list[Problem]] = {}
+#: Shape problems by (path, content digest, kind, plugins); problems are immutable.
+_CACHE: dict[tuple[Any, ...], list[Problem]] = {}
 
 
-def validate(src: Source, kind: str) -> list[Problem]:
-    """All shape problems of ``src`` against the schema of ``kind``."""
-    key = (src.path, src.digest, kind)
+def validate(src: Source, kind: str, extensions: Extensions = NONE) -> list[Problem]:
+    """All shape problems of ``src`` against the schema of ``kind`` (with the
+    plugins' field types and channels)."""
+    key = (src.path, src.digest, kind, extensions.key)
     if src.digest and key in _CACHE:
         return list(_CACHE[key])
-    problems = _validate(src, kind)
+    problems = _validate(src, _validator(kind, extensions))
     if src.digest:
         if len(_CACHE) > 2048:
             _CACHE.clear()
@@ -59,10 +62,21 @@ def validate(src: Source, kind: str) -> list[Problem]:
     return list(problems)
 
 
-def _validate(src: Source, kind: str) -> list[Problem]:
+def _validator(kind: str, extensions: Extensions) -> Draft7Validator:
+    found = _VALIDATORS.get(extensions.key)
+    if found is None:
+        if len(_VALIDATORS) > 64:
+            _VALIDATORS.clear()
+        found = _VALIDATORS[extensions.key] = {
+            k: Draft7Validator(schema) for k, schema in schemas(
+                extensions.field_types, extensions.channels).items()}
+    return found[kind]
+
+
+def _validate(src: Source, validator: Draft7Validator) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, tuple[int, int]]] = set()
-    for error in _leaves(_VALIDATORS[kind].iter_errors(src.data)):
+    for error in _leaves(validator.iter_errors(src.data)):
         for problem in _word(src, error):
             where = (problem.code, (problem.line, problem.col))
             if where not in seen:  # anyOf branches often repeat one finding

@@ -9,6 +9,7 @@ from typing import Any
 from ..expr.types import WORKFLOW_NAMES, T
 from .actions import ActionBuilder
 from .build import Builder, content_hash
+from .extensions import NONE, Extensions
 from .forms import names_of
 from .model import Form, Guard, Intake, Permissions, State, Transition, Workflow
 from .problems import Problem, suggest
@@ -20,13 +21,15 @@ SYSTEM = "system"
 
 def build_workflows(sources: Mapping[str, Source], forms: Mapping[str, Form],
                     declared: set[tuple[str, str]], calendars: set[str],
-                    problems: list[Problem]) -> dict[str, Workflow]:
+                    problems: list[Problem], extensions: Extensions = NONE
+                    ) -> dict[str, Workflow]:
     """``declared`` holds the names of all forms and workflows found, sound or
     not: a broken one is reported in its own file, not again as unknown here."""
     raw = {name: src.data for name, src in sources.items()}
     out = {}
     for name, src in sources.items():
-        wf = _WorkflowBuilder(Builder(src, problems), raw, forms, declared, calendars).build()
+        wf = _WorkflowBuilder(Builder(src, problems, extensions), raw, forms, declared,
+                              calendars).build()
         if wf is not None:
             out[name] = wf
     return out

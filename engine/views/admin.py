@@ -30,8 +30,9 @@ from ..surveys import PATH
 from . import admin_required, blueprint, local_path, t
 from .forms import ButtonForm
 
-#: Channels whose messages leave Caseloop for a customer (the mail log shows them).
-OUTBOUND = ("email", "sms")
+#: Channels whose messages stay inside Caseloop or are not messages to people; every
+#: other one (email, sms, a plugin's channel) leaves for a customer: the mail log shows it.
+INTERNAL = ("inbox", "webhook")
 MAX_ID = 2**63 - 1
 #: A survey link inside a message: its token is the customer's credential.
 SURVEY_LINK = re.compile(re.escape(PATH) + r"[A-Za-z0-9_-]+")
@@ -78,7 +79,7 @@ def mail() -> str:
     limit = int(current_app.config["CASELOOP_PAGE_SIZE"])
     before = request.args.get("before", "")
     stmt = (select(Notification, Case).outerjoin(Case, Case.id == Notification.case_id)
-            .where(Notification.channel.in_(OUTBOUND)))
+            .where(Notification.channel.not_in(INTERNAL)))
     if before.isdigit() and int(before) <= MAX_ID:
         stmt = stmt.where(Notification.id < int(before))
     rows = state().db.session.execute(

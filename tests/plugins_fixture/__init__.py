@@ -1,0 +1,1 @@
+"""Plugins the tests register with CASELOOP_PLUGINS (by import name)."""
