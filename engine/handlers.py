@@ -97,18 +97,6 @@ def assign(ctx: Context) -> str | None:
     return f"assigned to {user.name}"
 
 
-def crm(ctx: Context) -> str | None:
-    # Connectors come with the plugin system; until one is configured there is
-    # nobody to tell, and saying so in the case's history keeps it honest (the CRM
-    # sync results the case page shows).
-    reason = "no CRM connector is configured"
-    if ctx.case is not None:
-        append(ctx.session, Event, case_id=ctx.case.id, kind="crm", actor_name="system",
-               at=ctx.now, payload={"push": ctx.payload.get("push"), "status": "skipped",
-                                    "reason": reason, "job": ctx.job.id})
-    raise Skip(reason)
-
-
 # -- helpers --------------------------------------------------------------------------
 def _case(ctx: Context) -> Case:
     if ctx.case is None:
@@ -159,8 +147,12 @@ def _note(ctx: Context, case: Case, message: str) -> None:
 
 def builtin() -> dict[str, Handler]:
     """Handlers by job kind (plugins add theirs)."""
+    from .crm import inbound, sync
+    from .listeners import dispatch
     from .notify import deliver, webhook
     from .reminders import remind
 
-    return {"timer": timer, "start": start, "fire": fire, "assign": assign, "crm": crm,
-            "notify": deliver, "webhook": webhook, "remind": remind}
+    return {"timer": timer, "start": start, "fire": fire, "assign": assign, "crm": sync.push,
+            "crm_event": inbound.handle, "crm_poll": inbound.poll,
+            "crm_subscribe": inbound.subscribe, "notify": deliver, "webhook": webhook,
+            "remind": remind, "plugin_event": dispatch}

@@ -23,7 +23,7 @@ log = logging.getLogger("caseloop.api")
 #: Routes anyone may call: the document describing the API, and the survey
 #: endpoints (a survey link's token is its own credential).
 PUBLIC = frozenset({"caseloop_api.openapi", "caseloop_api.survey",
-                    "caseloop_api.answer_survey"})
+                    "caseloop_api.answer_survey", "caseloop_api.crm_hook"})
 
 
 class ApiError(Exception):
@@ -137,4 +137,4 @@ def _json_under(app: Flask, prefix: str, previous: Callable[[Any], Any] | None
     return handler
 
 
-from . import inbox, jobs, openapi, routes, surveys  # noqa: E402,F401  (routes register on the blueprint)
+from . import crm, inbox, jobs, openapi, routes, surveys  # noqa: E402,F401  (routes register on the blueprint)

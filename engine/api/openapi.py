@@ -33,6 +33,7 @@ _ERRORS = {
     "409": "stale version (code 'stale') or wrong state (code 'wrong_state')",
     "410": "the survey link has expired or was answered, or its case has moved on",
     "413": "body too large",
+    "503": "the service is not set up for this (definitions or CASELOOP_CRM have errors)",
     "422": "invalid fields (code 'invalid', per-field messages in 'fields') or a guard that "
            "does not hold (code 'guard_failed', with its message)",
 }
@@ -158,6 +159,28 @@ def build(prefix: str) -> dict[str, Any]:
             "summary": "Give up on a dead letter; it stays listed as cancelled (administrators)",
             "parameters": [JOB_ID],
             "responses": _responses("200", None, "403", "404", "409")}},
+        "/hooks/{crm}": {"post": {
+            "summary": "Inbound CRM webhook: verified by the connector (signature or shared "
+                       "token), deduplicated on the event id, stored; the worker acts on it",
+            "security": [],
+            "parameters": [{"name": "crm", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"*/*": {"schema": {}}}},
+            "responses": {**_responses("200", None, "400", "404", "413", "503",
+                                       public=True),
+                          "401": {"description": "the connector refused the signature or "
+                                                 "token (forged, replayed or stale)",
+                                  "content": {"application/json": {"schema": "Error"}}}}}},
+        "/crm/customers": {"get": {
+            "summary": "Customers in the configured CRMs by email or phone, with segment "
+                       "(short timeout; CRMs that cannot answer are listed as unavailable)",
+            "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
+                           for n in ("email", "phone")],
+            "responses": _responses("200", None, "400")}},
+        "/cases/{case_id}/crm": {"get": {
+            "summary": "The case's CRM records (links out) and its last sync status",
+            "parameters": [case_id],
+            "responses": _responses("200", None, "404")}},
         "/cases/{case_id}/events": {"get": {
             "summary": "The case's history", "parameters": [case_id,
                                                             {"in": "query", "schema": PageQuery}],

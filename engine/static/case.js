@@ -87,4 +87,61 @@
       }, 250);
     });
   });
+
+  // The customer in the CRM: as a phone number or email is typed on a new case, who
+  // it is (segment, tier, stage) appears under the field and empty name fields fill.
+  var customers = form.getAttribute("data-customers");
+  Array.prototype.forEach.call(form.querySelectorAll("input[type=tel], input[type=email]"),
+    function (input) {
+      if (!customers) return;
+      var box = document.createElement("div");
+      box.className = "crm-found note";
+      box.setAttribute("aria-live", "polite");
+      input.parentNode.appendChild(box);
+      var wait = null;
+      input.addEventListener("input", function () {
+        if (wait) clearTimeout(wait);
+        wait = setTimeout(function () {
+          var key = input.type === "email" ? "email" : "phone";
+          if (input.value.trim().length < 5) { box.textContent = ""; return; }
+          fetch(customers + "?" + key + "=" + encodeURIComponent(input.value.trim()),
+                {credentials: "same-origin", headers: {"Accept": "application/json"}})
+            .then(function (resp) { return resp.ok ? resp.json() : null; })
+            .then(function (found) { if (found) show(box, found); })
+            .catch(function () { box.textContent = ""; });
+        }, 500);
+      });
+    });
+
+  function show(box, found) {
+    box.textContent = "";
+    found.customers.slice(0, 1).forEach(function (c) {
+      var parts = [c.display_name, c.segment, c.value_tier, c.lifecycle_stage]
+        .filter(function (p) { return p; });
+      var line = document.createElement("span");
+      line.className = "crm-customer";
+      line.textContent = c.crm + ": " + parts.join(" · ");
+      box.appendChild(line);
+      if (c.url) {
+        var link = document.createElement("a");
+        link.href = c.url;
+        link.rel = "noopener noreferrer";
+        link.target = "_blank";
+        link.textContent = " ↗";
+        box.appendChild(link);
+      }
+      var name = form.querySelector("input[name=customer_name]");
+      if (name && !name.value && c.display_name) {
+        name.value = c.display_name;
+        name.dispatchEvent(new Event("input", {bubbles: true}));
+      }
+    });
+    found.unavailable.forEach(function (u) {
+      var note = document.createElement("span");
+      note.className = "crm-unavailable";
+      note.textContent = " " + u.crm + " ✕";
+      note.title = u.reason;
+      box.appendChild(note);
+    });
+  }
 })();

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from .. import forms, values
 from ..cases import Actor, Cases, visible
+from ..crm import lookup as crm_lookup
 from ..errors import CaseError, Conflict, Invalid, NotFound
 from ..extension import state
 from ..models import Case, Team, User
@@ -122,7 +123,7 @@ def case_new(workflow: str) -> Page:
     return render_template("caseloop/case_form.html", mode="new", wf=wf, form=form,
                            title=t("case_new_title", workflow=wf.title.get(g.caseloop_lang)),
                            fields=_shown(form), case=None, notice=None, changed=[],
-                           version=None, seen=None), status
+                           version=None, seen=None, crm_enabled=state().crm is not None), status
 
 
 # -- the case page --------------------------------------------------------------------------
@@ -172,6 +173,7 @@ def _case_page(case_id: int, *, comment: str = "", comment_errors: list[str] | N
         team=team.name if team else None,
         fields=case_history.fields(wf, st, found.data),
         linked=_linked(found, who), history=case_history.history(wf, st, found.id),
+        crm=crm_lookup.status(session, found.id),
         actions=_actions(cases, found, who, wf), seen=case_history.last_event(found.id),
         assignment=assignment.options(found, who, wf),
         may_edit=bool(wf.roles & who.acting_roles) and _editable(wf, st),
@@ -376,4 +378,4 @@ def case_live(workflow: str) -> Any:
     return jsonify(forms.live(form))
 
 
-from . import assignment, files, references  # noqa: E402,F401  (routes; they use actor)
+from . import assignment, crm, files, references  # noqa: E402,F401  (routes; they use actor)
