@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
+from . import facts, sla, values
 from . import machine as machines
-from . import sla, values
 from .actions import evaluate, run_on_enter
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .models import Case, DbSession, Event, Membership, User, append, team_named, utcnow
@@ -83,6 +83,8 @@ class Cases:
     #: Roles that may give any case they see to anyone who works its workflow
     #: (others may only hand their own cases to a teammate).
     assign_roles: frozenset[str] = frozenset({"supervisor", "manager", "admin"})
+    #: The install's time zone: the day an improvement action was done is a local day.
+    zone: str = "UTC"
 
     # -- reading ------------------------------------------------------------------
     def get(self, case_id: int, actor: Actor) -> Case:
@@ -153,6 +155,8 @@ class Cases:
             team = team_named(self.session, wf.intake.team)
             case.team_id = team.id if team is not None else None
         self._sync_columns(wf, case)
+        if parent is not None:  # a revisit without the dimension fields takes its parent's
+            facts.dimensions(wf, case, parent)
         # The names expressions see, once: the SLA policy's and the on-enter actions'.
         scope.update(values.expression_values(wf.form, case.data))
         if wf.sla is not None:  # before the INSERT, so that it carries the clock
@@ -164,6 +168,7 @@ class Cases:
             payload["warnings"] = outcome.errors
         append(self.session, Event, case_id=case.id, kind="created", actor_id=actor.id,
                actor_name=actor.name, to_state=case.state, payload=payload, at=now)
+        facts.created(self.session, wf, case, parent, now, self.zone)
         scope["reference"] = case.reference
         run_on_enter(self, wf, case, scope, actor, depth)
         # On-enter actions (set, assign) may change the new row: flush now so that the
@@ -203,6 +208,8 @@ class Cases:
         case.updated_at = case.entered_at = now
         case.closed = wf.states[case.state].final
         self._sync_columns(wf, case)
+        facts.moved(wf, case, source, now, person=not (actor.is_system or actor.is_public))
+        facts.changed(self.session, wf, case, before, now, self.zone)
         append(self.session, Event, case_id=case.id, kind="transition", actor_id=actor.id,
                actor_name=actor.name, trigger=trigger, from_state=source,
                to_state=case.state, at=now, payload={"changes": changes(before, outcome.data)})
@@ -240,9 +247,10 @@ class Cases:
         diff = changes(case.data, outcome.data)
         if not diff:
             return case  # nothing changed: no event, no new version
-        case.data = outcome.data
+        before, case.data = case.data, outcome.data
         case.updated_at = now
         self._sync_columns(wf, case)
+        facts.changed(self.session, wf, case, before, now, self.zone)
         append(self.session, Event, case_id=case.id, kind="updated", actor_id=actor.id,
                actor_name=actor.name, at=now, payload={"changes": diff})
         try:
@@ -336,8 +344,11 @@ class Cases:
             message = (f"请填写 1 到 {COMMENT_MAX} 个字符的备注。" if zh else
                        f"Write a comment of 1 to {COMMENT_MAX} characters.")
             raise Invalid("the comment is not valid", fields={"text": [message]})
+        now = self.clock()
         append(self.session, Event, case_id=case.id, kind="comment", actor_id=actor.id,
-               actor_name=actor.name, at=self.clock(), payload={"text": text})
+               actor_name=actor.name, at=now, payload={"text": text})
+        if case.first_response_at is None and not (actor.is_system or actor.is_public):
+            facts.first_comment(self.session, case, now)
         return case
 
     # -- helpers ------------------------------------------------------------------
@@ -357,6 +368,7 @@ class Cases:
         if wf.customer_field:
             value = case.data.get(wf.customer_field)
             case.customer_ref = str(value) if value is not None else None
+        facts.dimensions(wf, case)
 
 
 def _default_team(actor: Actor, parent: Case | None) -> int | None:

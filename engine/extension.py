@@ -92,6 +92,10 @@ DEFAULTS: dict[str, Any] = {
     "CASELOOP_LOAD_PLUGINS": True,
     "CASELOOP_PLUGINS": [],
     "CASELOOP_CRM": {},
+    # Metrics: roles that may see them (API and dashboard), and the sample size below
+    # which an estimate is flagged as small.
+    "CASELOOP_METRICS_ROLES": ["supervisor", "manager", "admin"],
+    "CASELOOP_METRICS_MINIMUM": 30,
 }
 
 UserLoader = Callable[[], Actor | None]
@@ -117,7 +121,8 @@ class State:
     def cases(self) -> Cases:
         return Cases(self.db.session, self.registry,
                      region=current_app.config["CASELOOP_PHONE_REGION"],
-                     assign_roles=frozenset(current_app.config["CASELOOP_ASSIGN_ROLES"]))
+                     assign_roles=frozenset(current_app.config["CASELOOP_ASSIGN_ROLES"]),
+                     zone=current_app.config["CASELOOP_TIMEZONE"])
 
 
 class Caseloop:

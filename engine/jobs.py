@@ -123,6 +123,7 @@ class Executor:
     backoff_base: dt.timedelta = dt.timedelta(seconds=30)
     backoff_cap: dt.timedelta = dt.timedelta(hours=6)
     region: str = "CN"
+    zone: str = "UTC"
     jitter: Callable[[], float] = random.random
     plugins: pluggy.PluginManager | None = None
     crm: Connections | None = None
@@ -200,7 +201,8 @@ class Executor:
             now = self.clock()
             case = session.get(Case, job.case_id) if job.case_id is not None else None
             ctx = Context(session, job, case, Cases(session, self.registry, self.region,
-                                                    clock=self.clock), now, self.settings,
+                                                    clock=self.clock, zone=self.zone),
+                          now, self.settings,
                           self.plugins, self.crm)
             try:
                 with _time_limit(self.time_limit):

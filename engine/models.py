@@ -148,6 +148,9 @@ class Case(Base):
         # Lists of overdue / due-soon open cases, and the SLA sweep's next moments.
         Index("ix_caseloop_cases_due", "closed", "due_at"),
         Index("ix_caseloop_cases_sla_next", "sla_next_at"),
+        # Operations metrics: a period of one workflow's cases.
+        Index("ix_caseloop_cases_created", "workflow", "created_at"),
+        Index("ix_caseloop_cases_outcome", "outcome", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -187,6 +190,22 @@ class Case(Base):
     paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     #: The next SLA moment (a warning, a breach, an escalation) the worker acts on.
     sla_next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # -- reporting (engine/facts.py keeps them; metrics aggregate them in SQL) ------
+    #: The first transition or comment by a person.
+    first_response_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: When it last entered a state of the 'done' category (cleared when reopened).
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: How often it left 'done' for an open state again.
+    reopened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The customer had a case of this workflow and category shortly before.
+    repeat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Dimensions metrics are filtered and grouped by: the fields of these names
+    #: (a revisit without them takes its parent's).
+    channel: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(64))
+    segment: Mapped[str | None] = mapped_column(String(64))
+    #: A revisit call's outcome code (the ``call_outcome`` field), for the reach rate.
+    outcome: Mapped[str | None] = mapped_column(String(32))
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -282,6 +301,8 @@ class SurveyLink(Base):
     Only the token's SHA-256 is stored (the link itself travels in the message)."""
 
     __tablename__ = "caseloop_survey_links"
+    # The response rate: links sent in a period, and how many were answered.
+    __table_args__ = (Index("ix_caseloop_survey_links_sent", "created_at", "answered_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("caseloop_cases.id", ondelete="CASCADE"),
@@ -347,4 +368,5 @@ class Cursor(Base):
 
 # The CRM tables live with the CRM code; importing them here puts them on the one
 # metadata that migrations and create_all see.
+from . import facts as _facts  # noqa: E402,F401
 from .crm import tables as _crm_tables  # noqa: E402,F401

@@ -89,7 +89,7 @@ def executor_for(app: Flask) -> Executor:
         tickers=tickers,
         lease=dt.timedelta(seconds=float(config["CASELOOP_JOB_LEASE"])),
         time_limit=dt.timedelta(seconds=float(config["CASELOOP_JOB_TIME_LIMIT"])),
-        region=config["CASELOOP_PHONE_REGION"])
+        region=config["CASELOOP_PHONE_REGION"], zone=config["CASELOOP_TIMEZONE"])
 
 
 def start_in_background(app: Flask) -> tuple[Worker, threading.Thread]:

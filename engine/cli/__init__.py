@@ -13,13 +13,15 @@ from .check import check_command, schema_command
 from .db import db_group
 from .demo import demo_command
 from .jobs import jobs_group, worker_command
+from .metrics import metrics_group
 from .plugins import plugins_command
 from .serve import serve_command
 from .simulate import simulate_command
 from .users import users_group
 
 COMMANDS = (check_command, schema_command, db_group, serve_command, demo_command, users_group,
-            cases_group, worker_command, jobs_group, simulate_command, plugins_command)
+            cases_group, worker_command, jobs_group, simulate_command, plugins_command,
+            metrics_group)
 
 
 def init_app(app: Flask, group: str | None = None) -> None:
