@@ -88,7 +88,7 @@ def counts_of(session: DbSession, actor: Actor, filters: Filters, *, now: dt.dat
     ).scalar_one()) for tab in TABS}
 
 
-def _visible(actor: Actor) -> ColumnElement[bool]:
+def visible_sql(actor: Actor) -> ColumnElement[bool]:
     """The record-level rule of :func:`caseloop.cases.visible`, in SQL."""
     if actor.sees_all:
         return Case.id.is_not(None)
@@ -106,10 +106,10 @@ def _tab(tab: str, actor: Actor, now: dt.datetime, soon: dt.timedelta) -> Column
             return false()
         return Case.team_id.in_(sorted(actor.teams)) & Case.assignee_id.is_(None) & open_
     if tab == "overdue":
-        return _visible(actor) & open_ & (Case.due_at < now)
+        return visible_sql(actor) & open_ & (Case.due_at < now)
     if tab == "due_soon":
-        return _visible(actor) & open_ & (Case.due_at >= now) & (Case.due_at < now + soon)
-    return _visible(actor)
+        return visible_sql(actor) & open_ & (Case.due_at >= now) & (Case.due_at < now + soon)
+    return visible_sql(actor)
 
 
 def _narrow(stmt: Select[Any], f: Filters) -> Select[Any]:

@@ -137,4 +137,4 @@ def _json_under(app: Flask, prefix: str, previous: Callable[[Any], Any] | None
     return handler
 
 
-from . import crm, inbox, jobs, openapi, routes, surveys  # noqa: E402,F401  (routes register on the blueprint)
+from . import crm, exports, inbox, jobs, metrics, openapi, routes, surveys  # noqa: E402,F401  (routes register on the blueprint)

@@ -9,6 +9,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Response, jsonify, request
 
 from .. import __version__
+from ..metrics.query import MetricsQuery
 from . import blueprint
 from .schemas import (
     ActionList,
@@ -58,6 +59,29 @@ JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "
 TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
 IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
             "description": "the ETag you read; a stale one gets 409"}
+
+
+def _export_paths() -> dict[str, dict[str, Any]]:
+    """The exports: an attachment, CSV (UTF-8 with a byte order mark) or XLSX."""
+    from .exports import CSV_TYPE, XLSX_TYPE, ExportQuery
+
+    out: dict[str, dict[str, Any]] = {}
+    for ext, mime in (("csv", CSV_TYPE), ("xlsx", XLSX_TYPE)):
+        file = {"content": {mime: {"schema": {"type": "string", "format": "binary"}}}}
+        out[f"/exports/cases.{ext}"] = {"get": {
+            "summary": f"The cases you may see as {ext.upper()}, oldest first; with "
+                       "'workflow', its form's fields as data.<field> columns",
+            "parameters": [{"in": "query", "schema": ExportQuery}],
+            "responses": {**_responses("200", None, "400", "422"),
+                          "200": {"description": "an attachment", **file}}}}
+        out[f"/exports/metrics.{ext}"] = {"get": {
+            "summary": f"The satisfaction and operations metrics as {ext.upper()}: one "
+                       "row per group and metric (query of /metrics/*; roles in "
+                       "CASELOOP_METRICS_ROLES)",
+            "parameters": [{"in": "query", "schema": MetricsQuery}],
+            "responses": {**_responses("200", None, "400", "403", "422"),
+                          "200": {"description": "an attachment", **file}}}}
+    return out
 
 
 def build(prefix: str) -> dict[str, Any]:
@@ -177,10 +201,24 @@ def build(prefix: str) -> dict[str, Any]:
             "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
                            for n in ("email", "phone")],
             "responses": _responses("200", None, "400")}},
+        "/metrics/satisfaction": {"get": {
+            "summary": "NPS, CSAT (as the form declares: mean or top-2-box), CES (mean and % "
+                       "agree), survey response rate and call reach rate; per group, each "
+                       "with value, n, component counts, ci95 and small_sample (supervisors, "
+                       "managers; days in your time zone)",
+            "parameters": [{"in": "query", "schema": MetricsQuery}],
+            "responses": _responses("200", None, "403", "422")}},
+        "/metrics/operations": {"get": {
+            "summary": "Complaint volume, first response and resolution times (median and "
+                       "p90 hours), SLA compliance, reopen and repeat rates, per group; the "
+                       "open backlog by age",
+            "parameters": [{"in": "query", "schema": MetricsQuery}],
+            "responses": _responses("200", None, "403", "422")}},
         "/cases/{case_id}/crm": {"get": {
             "summary": "The case's CRM records (links out) and its last sync status",
             "parameters": [case_id],
             "responses": _responses("200", None, "404")}},
+        **_export_paths(),
         "/cases/{case_id}/events": {"get": {
             "summary": "The case's history", "parameters": [case_id,
                                                             {"in": "query", "schema": PageQuery}],

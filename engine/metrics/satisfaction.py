@@ -1,0 +1,165 @@
+"""NPS, CSAT and CES from the answers table; revisit response and reach rates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Table, func, or_, select
+from sqlalchemy import case as when
+
+from .. import stats
+from ..facts import ANSWERS
+from ..models import Case, DbSession, SurveyLink
+from . import (
+    Filters,
+    dimension_filters,
+    group_key,
+    grouped,
+    label_of,
+    names,
+    order,
+    periods,
+    window,
+)
+
+CASES: Table = Case.__table__  # type: ignore[assignment]
+PARENTS = CASES.alias("parent")
+LINKS: Table = SurveyLink.__table__  # type: ignore[assignment]
+#: The call outcome (facts.OUTCOME, copied to cases.outcome) that means "reached".
+REACHED = "reached"
+
+
+def satisfaction(session: DbSession, f: Filters) -> dict[str, Any]:
+    """Per group: nps, csat (as the form declares it: mean or top-2-box), ces (mean
+    and % agree), the survey response rate and the call reach rate."""
+    a = ANSWERS.c
+    first = _first(session, a.answered_at, ANSWERS, f) if _open_period(f) else None
+    grouping = group_key(f, ANSWERS, a.answered_at, first)
+    key = grouping.label("key")
+    conds = dimension_filters(f, ANSWERS)
+    if f.workflow:
+        conds.append(or_(a.workflow == f.workflow, a.parent_workflow == f.workflow))
+    stmt = window(select(
+        key, a.metric, a.report, func.count().label("n"),
+        func.sum(when((a.value >= 9, 1), else_=0)).label("nine_up"),
+        func.sum(when((a.value <= 6, 1), else_=0)).label("six_down"),
+        func.sum(a.value).label("total"), func.sum(a.value * a.value).label("total_sq"),
+        func.sum(when((a.value >= a.high - 1, 1), else_=0)).label("top2"),
+        func.sum(when((a.value >= 5, 1), else_=0)).label("agree"),
+        func.min(a.low).label("low"), func.max(a.high).label("high"),
+    ).where(*conds), a.answered_at, f).group_by(*grouped(grouping), a.metric, a.report)
+    groups: dict[Any, dict[str, Any]] = defaultdict(dict)
+    for row in session.execute(stmt):
+        groups[row.key].update(_estimates(row, f.minimum))
+    for k, rate in _responses(session, f).items():
+        groups[k]["response_rate"] = rate
+    for k, rate in _reach(session, f).items():
+        groups[k]["reach_rate"] = rate
+    return _shape(session, f, groups, EMPTY_SATISFACTION)
+
+
+def _estimates(row: Any, minimum: int) -> dict[str, Any]:
+    n = int(row.n)
+    if row.metric == "nps":
+        promoters, detractors = int(row.nine_up), int(row.six_down)
+        return {"nps": stats.nps(promoters, n - promoters - detractors, detractors,
+                                 minimum=minimum).as_json()}
+    if row.metric == "ces":
+        return {"ces": stats.mean(n, float(row.total), float(row.total_sq), minimum=minimum,
+                                  bounds=(row.low, row.high)).as_json(),
+                "ces_agree": stats.proportion(int(row.agree), n, minimum=minimum,
+                                              label="agree").as_json()}
+    if row.report == "mean":
+        out = stats.mean(n, float(row.total), float(row.total_sq), minimum=minimum,
+                         bounds=(row.low, row.high)).as_json()
+    else:
+        out = stats.proportion(int(row.top2), n, minimum=minimum, label="satisfied").as_json()
+    return {"csat": {**out, "report": row.report or "top2box"}}
+
+
+def _responses(session: DbSession, f: Filters) -> dict[Any, dict[str, Any]]:
+    """Survey links answered / sent, by when they were sent."""
+    link = LINKS.c
+    first = _first(session, link.created_at, LINKS, f) if _open_period(f) else None
+    key = group_key(f, CASES, link.created_at, first).label("key")
+    conds = _case_filters(f)
+    source: Any = LINKS
+    # The cases (and their parents) only when a filter or the grouping needs them: a
+    # join per link costs more than the count (every link has its case).
+    if conds or (f.group_by is not None and f.group_by not in periods.UNITS):
+        source = _with_parents(f, LINKS.join(CASES, CASES.c.id == link.case_id))
+    stmt = window(select(key, func.count().label("sent"),
+                         func.count(link.answered_at).label("answered"))
+                  .select_from(source).where(*conds), link.created_at, f).group_by(key)
+    return {row.key: stats.rate(int(row.answered), int(row.sent), minimum=f.minimum,
+                                label="answered").as_json()
+            for row in session.execute(stmt)}
+
+
+def _reach(session: DbSession, f: Filters) -> dict[Any, dict[str, Any]]:
+    """Calls by outcome code, and the share that reached the customer."""
+    c = CASES.c
+    outcome = c.outcome
+    first = _first(session, c.created_at, CASES, f) if _open_period(f) else None
+    grouping = group_key(f, CASES, c.created_at, first)
+    stmt = window(select(grouping.label("key"), outcome.label("outcome"), func.count().label("n"))
+                  .select_from(_with_parents(f, CASES))
+                  .where(outcome.is_not(None), *_case_filters(f)), c.created_at, f
+                  ).group_by(*grouped(grouping), outcome)
+    counts: dict[Any, dict[str, int]] = defaultdict(dict)
+    for row in session.execute(stmt):
+        counts[row.key][str(row.outcome)] = int(row.n)
+    out = {}
+    for k, by in counts.items():
+        total = sum(by.values())
+        rate = stats.rate(by.get(REACHED, 0), total, minimum=f.minimum, label=REACHED)
+        out[k] = {**rate.as_json(), "counts": {**by, "total": total}}
+    return out
+
+
+def _case_filters(f: Filters) -> list[Any]:
+    """Filters on cases joined with their parents: a workflow's own cases and the
+    revisits of its cases."""
+    conds = dimension_filters(f, CASES)
+    if f.workflow:
+        conds.append(or_(CASES.c.workflow == f.workflow, PARENTS.c.workflow == f.workflow))
+    return conds
+
+
+def _with_parents(f: Filters, source: Any) -> Any:
+    """Cases joined with their parents when a workflow filter needs them (a revisit
+    counts for its complaint's workflow), else as they are: a lookup per case saved."""
+    if not f.workflow:
+        return source
+    return source.outerjoin(PARENTS, PARENTS.c.id == CASES.c.parent_id)
+
+
+def _open_period(f: Filters) -> bool:
+    return f.start is None and f.group_by in ("day", "week", "month", "quarter")
+
+
+def _first(session: DbSession, moment: Any, table: Table, f: Filters) -> Any:
+    return session.execute(select(func.min(moment)).select_from(table)).scalar()
+
+
+EMPTY_SATISFACTION = ("nps", "csat", "ces", "ces_agree", "response_rate", "reach_rate")
+
+
+def _shape(session: DbSession, f: Filters, groups: dict[Any, dict[str, Any]],
+           metrics: tuple[str, ...]) -> dict[str, Any]:
+    """The answer: the request echoed, then one entry per group with every metric
+    (an empty one as value null, n 0: a period without answers is not an error)."""
+    if not groups and f.group_by is None:
+        groups = {"all": {}}
+    known = names(session, f.group_by, set(groups))
+    empty: dict[str, Any] = {"value": None, "n": 0, "ci95": None, "counts": {},
+                             "small_sample": True}
+    out = []
+    for k in order(f.group_by, list(groups)):
+        found = groups[k]
+        out.append({"key": label_of(k, f.group_by, known),
+                    "metrics": {m: found.get(m, empty) for m in metrics}})
+    return {"from": f.start.isoformat() if f.start else None, "to": f.end.isoformat(),
+            "timezone": f.zone, "workflow": f.workflow, "group_by": f.group_by,
+            "minimum": f.minimum, "groups": out}
