@@ -235,6 +235,8 @@ from . import (  # noqa: E402,F401  (routes register on the blueprint)
     admin,
     auth,
     cases,
+    dashboard,
+    downloads,
     files,
     home,
     inbox,
