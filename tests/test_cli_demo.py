@@ -30,7 +30,7 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FlaskCliRunner:
 
 
 def test_demo_seeds_people_and_complaints_then_serves(fresh: FlaskCliRunner) -> None:
-    result = fresh.invoke(args=["demo", "--port", "5099"])
+    result = fresh.invoke(args=["demo", "--no-history", "--port", "5099"])
     assert result.exit_code == 0, result.output
     assert "sample complaints: 3" in result.output
     tokens = [line.split()[-1] for line in result.output.splitlines() if " cl_" in line]
@@ -44,8 +44,8 @@ def test_demo_seeds_people_and_complaints_then_serves(fresh: FlaskCliRunner) -> 
 
 
 def test_demo_twice_keeps_people_and_cases(fresh: FlaskCliRunner) -> None:
-    assert fresh.invoke(args=["demo"]).exit_code == 0
-    again = fresh.invoke(args=["demo"])
+    assert fresh.invoke(args=["demo", "--no-history"]).exit_code == 0
+    again = fresh.invoke(args=["demo", "--no-history"])
     assert again.exit_code == 0, again.output
     assert "(unchanged)" in again.output
     with fresh.app.app_context():

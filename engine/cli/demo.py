@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.util
 import secrets
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +16,7 @@ from sqlalchemy import select
 from ..cases import Cases
 from ..errors import CaseError
 from ..extension import state
-from ..models import Case, User
+from ..models import Case, User, utcnow
 from ..server import THREADS
 from ..users import actor_for, add_user, issue_token
 from .common import _database
@@ -50,9 +53,12 @@ SAMPLES: list[tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]] = [
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=click.IntRange(0, 65535), show_default=True)
 @click.option("--threads", default=THREADS, type=click.IntRange(1, 64), show_default=True)
+@click.option("--history/--no-history", default=True, show_default=True,
+              help="Also add a few months of synthetic complaints, revisits and survey "
+                   "answers (marked as such), so the dashboard has numbers.")
 @with_appcontext
 @_database
-def demo_command(host: str, port: int, threads: int) -> None:
+def demo_command(host: str, port: int, threads: int, history: bool) -> None:
     """Like 'serve', after adding demo people (printed with their passwords and API
     tokens) and a few sample complaints. Safe to repeat: existing people are kept
     and get new tokens."""
@@ -71,6 +77,8 @@ def demo_command(host: str, port: int, threads: int) -> None:
         click.echo(f"  {name:<11} {', '.join(roles):<18} {password:<14} {token}")
     if session.execute(select(Case.id).limit(1)).first() is None:
         _seed_cases()
+        if history:
+            _synthetic_history()
     click.echo()
     run(host, port, threads)
 
@@ -94,3 +102,34 @@ def _seed_cases() -> None:
             session.rollback()
             click.echo(f"  (sample complaint skipped: {exc.message})", err=True)
     click.echo(f"\nsample complaints: {made}")
+
+
+#: The synthetic history: enough for every dashboard tile and chart, seconds to write.
+HISTORY_DAYS, HISTORY_CASES, HISTORY_ANSWERS, HISTORY_SEED = 90, 700, 600, 2026
+
+
+def _synthetic_history() -> None:
+    """Months of seeded synthetic cases and answers from the benchmark's generator
+    (bench/generate.py, in a source checkout only): agents 'synthetic.*', customers
+    'SYN-*', each case's description saying it is synthetic."""
+    source = Path(__file__).resolve().parents[2] / "bench" / "generate.py"
+    loader = importlib.util.spec_from_file_location("caseloop_bench_generate", source)
+    if not source.is_file() or loader is None or loader.loader is None:
+        click.echo("  (no synthetic history: bench/generate.py comes with the source "
+                   "checkout only)", err=True)
+        return
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    st = state()
+    st.db.session.commit()
+    now = utcnow()
+    try:
+        counts = module.generate(st.db.engine, cases=HISTORY_CASES, answers=HISTORY_ANSWERS,
+                                 seed=HISTORY_SEED, start=now - dt.timedelta(days=HISTORY_DAYS),
+                                 end=now, registry=st.registry)
+    except ValueError as exc:  # definitions changed locally: no complaint or revisit
+        click.echo(f"  (no synthetic history: {exc})", err=True)
+        return
+    click.echo(f"synthetic history (demo data, seed {HISTORY_SEED}, last {HISTORY_DAYS} "
+               f"days): {counts['complaints']} complaints, {counts['revisits']} revisits, "
+               f"{counts['answers']} answers")
