@@ -53,6 +53,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from caseloop import rollup
 from caseloop.facts import ANSWERS, REPEAT_DAYS
 from caseloop.models import Case, Membership, SurveyLink, Team, User, reference
 from caseloop.registry import Registry
@@ -527,7 +528,11 @@ class Generator:
                   "answers", file=sys.stderr)
 
     def finish(self) -> None:
-        """Move PostgreSQL's id sequences past the ids written here; refresh statistics."""
+        """Sum the answers by hour (as the app keeps them, row by row); move
+        PostgreSQL's id sequences past the ids written here; refresh statistics."""
+        with Session(self.engine) as session:
+            rollup.rebuild(session)
+            session.commit()
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 for table in ("caseloop_cases", "caseloop_answers", "caseloop_survey_links"):

@@ -32,10 +32,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from . import rollup
 from .models import Base, Case, DbSession, Id, UTCDateTime
 from .spec.model import Field, Workflow
 
 DIMENSIONS = ("channel", "category", "segment")
+#: What the hourly rollup needs of an answer.
+ROLLED = ("workflow", "parent_workflow", "metric", "report", "value", "low", "high",
+          "answered_at")
 #: The field holding a call's outcome code (reach rate of revisits).
 OUTCOME = "call_outcome"
 #: A customer's new case of the same workflow and category within this many days of
@@ -145,6 +149,12 @@ def changed(session: DbSession, wf: Workflow, case: Case, before: Mapping[str, A
     """The case's data changed (``before`` is what it was): answers and action rows."""
     answers(session, wf, case, before, now, parent)
     action_lists(session, wf, case, before, now.astimezone(ZoneInfo(zone)).date())
+    old, new = before.get(OUTCOME), (case.data or {}).get(OUTCOME)
+    if old != new and wf.form.field(OUTCOME) is not None:
+        if parent is None and case.parent_id is not None:
+            parent = session.get(Case, case.parent_id)
+        rollup.outcome(session, case.created_at, case.workflow,
+                       parent.workflow if parent is not None else None, old, new)
 
 
 def moved(wf: Workflow, case: Case, source: str, now: dt.datetime, *, person: bool) -> None:
@@ -183,21 +193,25 @@ def answers(session: DbSession, wf: Workflow, case: Case, before: Mapping[str, A
         if metric is None or data.get(f.name) == before.get(f.name) or (
                 only is not None and f.name != only):
             continue
-        session.execute(delete(ANSWERS).where(ANSWERS.c.case_id == case.id,
-                                              ANSWERS.c.field == f.name))
+        gone = session.execute(delete(ANSWERS).where(
+            ANSWERS.c.case_id == case.id, ANSWERS.c.field == f.name).returning(
+            *(ANSWERS.c[k] for k in ROLLED))).mappings().all()
+        rollup.add(session, (rollup.contribution(dict(old), -1) for old in gone))
         value = data.get(f.name)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
         low, high = _scale(f)
         if parent is None and case.parent_id is not None:
             parent = session.get(Case, case.parent_id)
+        row = {"workflow": case.workflow,
+               "parent_workflow": parent.workflow if parent is not None else None,
+               "metric": metric, "report": f.report if metric == "csat" else None,
+               "value": int(value), "low": low, "high": high, "answered_at": now}
         session.execute(insert(ANSWERS).values(
-            case_id=case.id, workflow=case.workflow,
-            parent_workflow=parent.workflow if parent is not None else None, field=f.name,
-            metric=metric, report=f.report if metric == "csat" else None, value=int(value),
-            low=low, high=high, answered_at=now, team_id=case.team_id,
+            case_id=case.id, field=f.name, team_id=case.team_id,
             assignee_id=case.assignee_id, channel=case.channel, category=case.category,
-            segment=case.segment))
+            segment=case.segment, **row))
+        rollup.add(session, [rollup.contribution(row, 1)])
 
 
 def action_lists(session: DbSession, wf: Workflow, case: Case, before: Mapping[str, Any],
@@ -272,6 +286,7 @@ def rebuild(session: DbSession, wf: Workflow, case: Case, events: list[Any],
         payload = e.payload or {}
         for name in payload.get("data" if e.kind == "created" else "changes") or {}:
             changed[name] = e.at  # when each field last changed: when it was answered
+    # The hourly rollup is recomputed once at the end (rollup.rebuild), not per case.
     session.execute(delete(ANSWERS).where(ANSWERS.c.case_id == case.id))
     session.execute(delete(ACTION_ROWS).where(ACTION_ROWS.c.case_id == case.id))
     for f in wf.form.fields:

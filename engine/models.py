@@ -369,4 +369,5 @@ class Cursor(Base):
 # The CRM tables live with the CRM code; importing them here puts them on the one
 # metadata that migrations and create_all see.
 from . import facts as _facts  # noqa: E402,F401
+from . import rollup as _rollup  # noqa: E402,F401
 from .crm import tables as _crm_tables  # noqa: E402,F401

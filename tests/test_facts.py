@@ -3,6 +3,7 @@ reopen counts, repeats, and the answers table (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -143,3 +144,60 @@ def test_action_rows_remember_the_day_they_were_done(loop: Loop) -> None:
                                                 workflow="improvement_plan"))
     assert (figures["actions_on_time"]["value"], figures["actions_on_time"]["n"]) == (50, 2)
     assert figures["plans_effective"]["n"] == 0  # not checked yet
+
+
+def test_the_hourly_rollup_follows_every_answer_and_correction(loop: Loop) -> None:
+    from sqlalchemy import delete
+
+    from caseloop import facts, rollup
+    from caseloop.rollup import AnswerHour
+
+    def hours() -> list[tuple[Any, ...]]:
+        loop.session.expire_all()
+        return sorted((h.hour, h.metric, h.report, h.workflow, h.parent_workflow, h.n,
+                       h.nine_up, h.six_down, h.total, h.total_sq, h.top2, h.agree)
+                      for h in loop.session.execute(select(AnswerHour)).scalars())
+
+    case_id = _resolved(loop)
+    loop.clock.advance(days=4)
+    loop.work()
+    [revisit] = _children(loop, case_id)
+    loop.fire(revisit.id, "start_call")
+    loop.fire(revisit.id, "customer_reached", {"call_outcome": "reached"})
+    loop.fire(revisit.id, "complete_survey", {"csat": 4, "nps": 9, "issue_resolved": True})
+    kept = hours()
+    assert [(m, n, nine, total) for _, m, _, _, _, n, nine, _, total, *_ in kept] == [
+        ("csat", 1, 0, 4), ("nps", 1, 1, 9)]
+    loop.session.execute(delete(AnswerHour))
+    rollup.rebuild(loop.session)  # the same sums computed from the answers at once
+    loop.session.commit()
+    assert hours() == kept
+    # A corrected score leaves its hour's sums; its new hour gets it.
+    loop.clock.advance(hours=2)
+    case = loop.get(revisit.id)
+    before = dict(case.data)
+    case.data = {**case.data, "nps": 3}
+    facts.answers(loop.session, loop.cases().workflow_of(case), case, before, loop.clock.now)
+    loop.session.commit()
+    after = hours()
+    assert sum(h[5] for h in after if h[1] == "nps") == 1
+    assert [h[6:9] for h in after if h[1] == "nps" and h[5]] == [(0, 1, 3)]
+
+
+def test_the_reach_rate_from_hourly_counts_equals_the_one_from_cases(loop: Loop) -> None:
+    from caseloop.metrics import Filters
+    from caseloop.metrics.satisfaction import satisfaction
+
+    case_id = _resolved(loop, {**COMPLAINT, "channel": "email"})
+    loop.clock.advance(days=4)
+    loop.work()
+    [revisit] = _children(loop, case_id)
+    loop.fire(revisit.id, "start_call")
+    loop.fire(revisit.id, "customer_reached", {"call_outcome": "reached"})
+    day = loop.clock.now.date()
+    whole = Filters(end=day, zone="UTC", start=day - dt.timedelta(days=10),
+                    workflow="complaint")
+    by_hours = satisfaction(loop.session, whole)["groups"][0]["metrics"]["reach_rate"]
+    by_cases = satisfaction(loop.session, dataclasses.replace(whole, channel="email"))
+    assert by_hours["counts"] == {"reached": 1, "total": 1} and by_hours["value"] == 100
+    assert by_cases["groups"][0]["metrics"]["reach_rate"] == by_hours

@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from .. import facts
+from .. import facts, rollup
 from ..extension import state
 from ..models import Case, Event
 from .common import _count, _database, _session
@@ -55,6 +55,9 @@ def rebuild_command(batch: int) -> None:
             done += 1
         session.commit()
         after = ids[-1]
-    click.echo(f"Rebuilt the facts of {_count(done, 'case')}"
+    hours = rollup.rebuild(session)
+    session.commit()
+    click.echo(f"Rebuilt the facts of {_count(done, 'case')} ({_count(hours, 'hour')} of "
+               "answers summed)"
                + (f"; {_count(skipped, 'case')} skipped (their definition version is not "
                   "recorded)" if skipped else "") + ".")

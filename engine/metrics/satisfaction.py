@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import Table, func, or_, select
 from sqlalchemy import case as when
 
-from .. import stats
+from .. import rollup, stats
 from ..facts import ANSWERS
 from ..models import Case, DbSession, SurveyLink
+from ..rollup import HOURS, OUTCOMES
 from . import (
     Filters,
     dimension_filters,
@@ -33,22 +34,7 @@ REACHED = "reached"
 def satisfaction(session: DbSession, f: Filters) -> dict[str, Any]:
     """Per group: nps, csat (as the form declares it: mean or top-2-box), ces (mean
     and % agree), the survey response rate and the call reach rate."""
-    a = ANSWERS.c
-    first = _first(session, a.answered_at, ANSWERS, f) if _open_period(f) else None
-    grouping = group_key(f, ANSWERS, a.answered_at, first)
-    key = grouping.label("key")
-    conds = dimension_filters(f, ANSWERS)
-    if f.workflow:
-        conds.append(or_(a.workflow == f.workflow, a.parent_workflow == f.workflow))
-    stmt = window(select(
-        key, a.metric, a.report, func.count().label("n"),
-        func.sum(when((a.value >= 9, 1), else_=0)).label("nine_up"),
-        func.sum(when((a.value <= 6, 1), else_=0)).label("six_down"),
-        func.sum(a.value).label("total"), func.sum(a.value * a.value).label("total_sq"),
-        func.sum(when((a.value >= a.high - 1, 1), else_=0)).label("top2"),
-        func.sum(when((a.value >= 5, 1), else_=0)).label("agree"),
-        func.min(a.low).label("low"), func.max(a.high).label("high"),
-    ).where(*conds), a.answered_at, f).group_by(*grouped(grouping), a.metric, a.report)
+    stmt = _rolled(session, f) if _may_roll(f) else _answers(session, f)
     groups: dict[Any, dict[str, Any]] = defaultdict(dict)
     for row in session.execute(stmt):
         groups[row.key].update(_estimates(row, f.minimum))
@@ -57,6 +43,54 @@ def satisfaction(session: DbSession, f: Filters) -> dict[str, Any]:
     for k, rate in _reach(session, f).items():
         groups[k]["reach_rate"] = rate
     return _shape(session, f, groups, EMPTY_SATISFACTION)
+
+
+def _answers(session: DbSession, f: Filters) -> Any:
+    """The answers aggregate over the answers themselves (any filter or grouping)."""
+    a = ANSWERS.c
+    first = _first(session, a.answered_at, ANSWERS, f) if _open_period(f) else None
+    grouping = group_key(f, ANSWERS, a.answered_at, first)
+    conds = dimension_filters(f, ANSWERS)
+    if f.workflow:
+        conds.append(or_(a.workflow == f.workflow, a.parent_workflow == f.workflow))
+    return window(select(
+        grouping.label("key"), a.metric, a.report, func.count().label("n"),
+        func.sum(when((a.value >= 9, 1), else_=0)).label("nine_up"),
+        func.sum(when((a.value <= 6, 1), else_=0)).label("six_down"),
+        func.sum(a.value).label("total"), func.sum(a.value * a.value).label("total_sq"),
+        func.sum(when((a.value >= a.high - 1, 1), else_=0)).label("top2"),
+        func.sum(when((a.value >= 5, 1), else_=0)).label("agree"),
+        func.min(a.low).label("low"), func.max(a.high).label("high"),
+    ).where(*conds), a.answered_at, f).group_by(*grouped(grouping), a.metric, a.report)
+
+
+def _rolled(session: DbSession, f: Filters) -> Any:
+    """The same sums from the hourly rollup: a few thousand rows for a month."""
+    h = HOURS.c
+    first = _first(session, h.hour, HOURS, f) if _open_period(f) else None
+    grouping = group_key(f, HOURS, h.hour, first)
+    conds = [or_(h.workflow == f.workflow, h.parent_workflow == f.workflow)] \
+        if f.workflow else []
+    return window(select(
+        grouping.label("key"), h.metric, h.report,
+        *(func.sum(h[name]).label(name) for name in rollup.SUMS),
+        func.min(h.low).label("low"), func.max(h.high).label("high"),
+    ).where(*conds), h.hour, f).group_by(*grouped(grouping), h.metric, h.report)
+
+
+def _may_roll(f: Filters) -> bool:
+    """The rollup serves a query without the answers' dimensions whose boundaries are
+    all whole UTC hours (local midnights in almost every zone)."""
+    if any(v is not None for v in (f.team_id, f.assignee_id, f.channel, f.category,
+                                   f.segment)):
+        return False
+    if f.group_by not in (None, "workflow", *periods.UNITS):
+        return False
+    start, end = f.instants()
+    edges: list[Any] = [start, end]
+    if f.group_by in periods.UNITS and f.start is not None:
+        edges += [at for _, at in periods.buckets(f.start, f.end, f.group_by, f.zone)]
+    return rollup.usable(edges)
 
 
 def _estimates(row: Any, minimum: int) -> dict[str, Any]:
@@ -99,17 +133,29 @@ def _responses(session: DbSession, f: Filters) -> dict[Any, dict[str, Any]]:
 
 def _reach(session: DbSession, f: Filters) -> dict[Any, dict[str, Any]]:
     """Calls by outcome code, and the share that reached the customer."""
-    c = CASES.c
-    outcome = c.outcome
-    first = _first(session, c.created_at, CASES, f) if _open_period(f) else None
-    grouping = group_key(f, CASES, c.created_at, first)
-    stmt = window(select(grouping.label("key"), outcome.label("outcome"), func.count().label("n"))
-                  .select_from(_with_parents(f, CASES))
-                  .where(outcome.is_not(None), *_case_filters(f)), c.created_at, f
-                  ).group_by(*grouped(grouping), outcome)
+    if _may_roll(f):  # the hourly counts: no case rows read
+        o = OUTCOMES.c
+        first = _first(session, o.hour, OUTCOMES, f) if _open_period(f) else None
+        grouping = group_key(f, OUTCOMES, o.hour, first)
+        conds = [or_(o.workflow == f.workflow, o.parent_workflow == f.workflow)] \
+            if f.workflow else []
+        stmt = window(select(grouping.label("key"), o.outcome.label("outcome"),
+                             func.sum(o.n).label("n")).where(*conds), o.hour, f
+                      ).group_by(*grouped(grouping), o.outcome)
+    else:
+        c = CASES.c
+        outcome = c.outcome
+        first = _first(session, c.created_at, CASES, f) if _open_period(f) else None
+        grouping = group_key(f, CASES, c.created_at, first)
+        stmt = window(select(grouping.label("key"), outcome.label("outcome"),
+                             func.count().label("n"))
+                      .select_from(_with_parents(f, CASES))
+                      .where(outcome.is_not(None), *_case_filters(f)), c.created_at, f
+                      ).group_by(*grouped(grouping), outcome)
     counts: dict[Any, dict[str, int]] = defaultdict(dict)
     for row in session.execute(stmt):
-        counts[row.key][str(row.outcome)] = int(row.n)
+        if int(row.n):  # an hour whose only call changed its outcome keeps a zero
+            counts[row.key][str(row.outcome)] = int(row.n)
     out = {}
     for k, by in counts.items():
         total = sum(by.values())

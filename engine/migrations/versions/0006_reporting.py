@@ -6,7 +6,8 @@ Created: 2026-11-23
 
 Cases get ``channel``, ``category``, ``segment`` (copied from the fields of those
 names), ``first_response_at``, ``resolved_at``, ``reopened`` and ``repeat``;
-``caseloop_answers`` holds one row per scored answer, ``caseloop_action_rows`` one per
+``caseloop_answers`` holds one row per scored answer (``caseloop_answer_hours`` their
+sums per UTC hour), ``caseloop_action_rows`` one per
 row of an action list (due date, status, the day it was done). Existing cases get their
 dimensions and first response here; ``caseloop metrics rebuild`` fills the rest
 (it needs the definitions: which states are 'done', which fields are scores).
@@ -71,6 +72,28 @@ def upgrade() -> None:
                     ["metric", "report", "answered_at", "value", "low", "high", "workflow",
                      "parent_workflow"])
     op.create_table(
+        "caseloop_answer_hours",
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("metric", sa.String(8), nullable=False),
+        sa.Column("report", sa.String(8), nullable=False),
+        sa.Column("workflow", sa.String(64), nullable=False),
+        sa.Column("parent_workflow", sa.String(64), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in (
+            "n", "nine_up", "six_down", "total", "total_sq", "top2", "agree", "low", "high")),
+        sa.PrimaryKeyConstraint("hour", "metric", "report", "workflow", "parent_workflow",
+                                name=op.f("pk_caseloop_answer_hours")),
+    )
+    op.create_table(
+        "caseloop_outcome_hours",
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("workflow", sa.String(64), nullable=False),
+        sa.Column("parent_workflow", sa.String(64), nullable=False),
+        sa.Column("outcome", sa.String(32), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("hour", "workflow", "parent_workflow", "outcome",
+                                name=op.f("pk_caseloop_outcome_hours")),
+    )
+    op.create_table(
         "caseloop_action_rows",
         sa.Column("id", ID, nullable=False),
         sa.Column("case_id", ID, nullable=False),
@@ -102,6 +125,8 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("caseloop_outcome_hours")
+    op.drop_table("caseloop_answer_hours")
     op.drop_index("ix_caseloop_action_rows_due", table_name="caseloop_action_rows")
     op.drop_table("caseloop_action_rows")
     op.drop_index("ix_caseloop_answers_metric", table_name="caseloop_answers")
