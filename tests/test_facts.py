@@ -24,6 +24,18 @@ def _case(loop: Loop, case_id: int) -> Case:
     return loop.get(case_id)
 
 
+def _reached(loop: Loop, data: dict[str, Any] | None = None) -> tuple[int, Case]:
+    """A resolved complaint and its revisit, started days later, with the customer on
+    the phone."""
+    case_id = _resolved(loop, data)
+    loop.clock.advance(days=4)
+    loop.work()
+    [revisit] = _children(loop, case_id)
+    loop.fire(revisit.id, "start_call")
+    loop.fire(revisit.id, "customer_reached", {"call_outcome": "reached"})
+    return case_id, revisit
+
+
 def test_a_complaint_carries_its_dimensions_and_times(loop: Loop) -> None:
     data = {**COMPLAINT, "channel": "phone", "segment": "high_value"}
     case_id = loop.create("complaint", data).id
@@ -83,12 +95,7 @@ def test_revisit_answers_are_kept_with_the_complaints_dimensions(loop: Loop) -> 
 def test_metrics_rebuild_recomputes_the_facts_from_history(loop: Loop) -> None:
     from sqlalchemy import delete, update
 
-    case_id = _resolved(loop, {**COMPLAINT, "channel": "email"})
-    loop.clock.advance(days=4)
-    loop.work()
-    [revisit] = _children(loop, case_id)
-    loop.fire(revisit.id, "start_call")
-    loop.fire(revisit.id, "customer_reached", {"call_outcome": "reached"})
+    case_id, revisit = _reached(loop, {**COMPLAINT, "channel": "email"})
     answered = loop.clock.now
     loop.fire(revisit.id, "complete_survey", {"csat": 2, "nps": 4, "issue_resolved": False})
     before = {c: (c.channel, c.first_response_at, c.resolved_at, c.reopened) for c in
@@ -158,12 +165,7 @@ def test_the_hourly_rollup_follows_every_answer_and_correction(loop: Loop) -> No
                        h.nine_up, h.six_down, h.total, h.total_sq, h.top2, h.agree)
                       for h in loop.session.execute(select(AnswerHour)).scalars())
 
-    case_id = _resolved(loop)
-    loop.clock.advance(days=4)
-    loop.work()
-    [revisit] = _children(loop, case_id)
-    loop.fire(revisit.id, "start_call")
-    loop.fire(revisit.id, "customer_reached", {"call_outcome": "reached"})
+    case_id, revisit = _reached(loop)
     loop.fire(revisit.id, "complete_survey", {"csat": 4, "nps": 9, "issue_resolved": True})
     kept = hours()
     assert [(m, n, nine, total) for _, m, _, _, _, n, nine, _, total, *_ in kept] == [
@@ -188,12 +190,7 @@ def test_the_reach_rate_from_hourly_counts_equals_the_one_from_cases(loop: Loop)
     from caseloop.metrics import Filters
     from caseloop.metrics.satisfaction import satisfaction
 
-    case_id = _resolved(loop, {**COMPLAINT, "channel": "email"})
-    loop.clock.advance(days=4)
-    loop.work()
-    [revisit] = _children(loop, case_id)
-    loop.fire(revisit.id, "start_call")
-    loop.fire(revisit.id, "customer_reached", {"call_outcome": "reached"})
+    case_id, revisit = _reached(loop, {**COMPLAINT, "channel": "email"})
     day = loop.clock.now.date()
     whole = Filters(end=day, zone="UTC", start=day - dt.timedelta(days=10),
                     workflow="complaint")
