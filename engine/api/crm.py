@@ -7,7 +7,6 @@ and answers at once; the worker does the rest (CRMs give up on slow endpoints).
 
 from __future__ import annotations
 
-import phonenumbers
 from flask import Response, current_app, jsonify, request
 
 from ..crm import inbound, lookup
@@ -72,7 +71,10 @@ def crm_customers() -> Response:
     if st.crm is None:
         return jsonify({"customers": [], "unavailable": [], "configured": False})
     if phone:
-        phone = _e164(phone)
+        parsed = lookup.e164(phone, current_app.config["CASELOOP_PHONE_REGION"])
+        if parsed is None:
+            raise ApiError(400, "bad_query", f"'{phone}' is not a phone number")
+        phone = parsed
     found = lookup.find(st.db.session, st.crm, email=email, phone=phone, now=utcnow())
     st.db.session.commit()
     return jsonify({"customers": found.customers, "unavailable": found.unavailable,
@@ -85,13 +87,3 @@ def case_crm(case_id: int) -> Response:
     st = state()
     case = st.cases().get(case_id, actor())
     return jsonify({"links": lookup.status(st.db.session, case.id)})
-
-
-def _e164(raw: str) -> str:
-    """The number as CRMs are searched: E.164, in the install's default region."""
-    try:
-        number = phonenumbers.parse(raw, current_app.config["CASELOOP_PHONE_REGION"])
-    except phonenumbers.NumberParseException:
-        raise ApiError(400, "bad_query", f"'{raw}' is not a phone number") from None
-    e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164

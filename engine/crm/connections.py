@@ -54,6 +54,8 @@ class Connection:
     http: httpx.Client
     lookup: httpx.Client
     tokens: DatabaseTokens
+    #: What the connector was given (its own settings, not Caseloop's).
+    connector_settings: Mapping[str, Any]
 
     def setting(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
@@ -97,7 +99,7 @@ class Connections:
         tokens = DatabaseTokens(self.engine, name, clock=self.clock)
         connector = cls(settings, http, tokens)
         tokens.connector = connector
-        return Connection(name, connector, own, http, lookup, tokens)
+        return Connection(name, connector, own, http, lookup, tokens, settings)
 
     def lookup_connector(self, name: str) -> Connector:
         """The connector again, on the short-timeout client: for calls made while a
@@ -106,9 +108,7 @@ class Connections:
         with self._lock:
             if name not in self._lookups:
                 cls: Any = type(conn.connector)
-                settings = {k: v for k, v in self.config[name].items()
-                            if k not in OWN_KEYS and k != "connector"}
-                self._lookups[name] = cls(settings, conn.lookup, conn.tokens)
+                self._lookups[name] = cls(conn.connector_settings, conn.lookup, conn.tokens)
             return self._lookups[name]
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import select
 
 from ..models import DbSession
@@ -18,6 +19,19 @@ from .connections import Connections, CRMSetupError
 from .errors import CRMError
 from .inbound import remember
 from .tables import CRMLink, CRMProfile
+
+
+def e164(raw: str, region: str, *, valid_only: bool = False) -> str | None:
+    """A phone number as CRMs are searched (E.164, the install's default region), or
+    None when it cannot be read (or, with ``valid_only``, is no real number)."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if valid_only and not phonenumbers.is_valid_number(number):
+        return None
+    found: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return found
 
 
 @dataclass

@@ -12,12 +12,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, Select, case, literal, select
+from sqlalchemy import BindParameter, ColumnElement, Select, Table, case, func, literal, select
 
-from ..models import DbSession, Team, User
+from ..models import Case, DbSession, Team, User
 from . import periods
 
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
+CASES: Table = Case.__table__  # type: ignore[assignment]
 #: What metrics may be grouped by: a dimension, or a period in the caller's zone.
 GROUPS = ("workflow", "team", "agent", "channel", "category", "segment", *periods.UNITS)
 
@@ -54,17 +55,17 @@ def dimension_filters(f: Filters, table: Any) -> list[ColumnElement[bool]]:
     return out
 
 
-def group_key(f: Filters, table: Any, moment: Any, first: dt.datetime | None
-              ) -> ColumnElement[Any]:
+def group_key(session: DbSession, f: Filters, table: Any, moment: Any) -> ColumnElement[Any]:
     """The SQL expression rows are grouped by: a column, or the period a moment falls
-    in (a CASE over the buckets' UTC starts). ``first``: the earliest row when the
-    period has no start (all time)."""
+    in (a CASE over the buckets' UTC starts; over all time the buckets start at the
+    table's earliest row)."""
     by = f.group_by
     if by is None:
         return literal("all")
     if by in periods.UNITS:
         start_day = f.start
         if start_day is None:
+            first = session.execute(select(func.min(moment))).scalar()  # moment's table
             if first is None:
                 return literal("none")
             start_day = first.astimezone(_zone(f.zone)).date()
@@ -122,3 +123,22 @@ def window(stmt: S, moment: Any, f: Filters) -> S:
     start, end = f.instants()
     stmt = stmt.where(moment < end)
     return stmt.where(moment >= start) if start is not None else stmt
+
+
+def shape(session: DbSession, f: Filters, groups: dict[Any, dict[str, Any]],
+          metrics: tuple[str, ...]) -> dict[str, Any]:
+    """The answer: the request echoed, then one entry per group with every metric
+    (an empty one as value null, n 0: a period without answers is not an error)."""
+    if not groups and f.group_by is None:
+        groups = {"all": {}}
+    known = names(session, f.group_by, set(groups))
+    empty: dict[str, Any] = {"value": None, "n": 0, "ci95": None, "counts": {},
+                             "small_sample": True}
+    out = []
+    for k in order(f.group_by, list(groups)):
+        found = groups[k]
+        out.append({"key": label_of(k, f.group_by, known),
+                    "metrics": {m: found.get(m, empty) for m in metrics}})
+    return {"from": f.start.isoformat() if f.start else None, "to": f.end.isoformat(),
+            "timezone": f.zone, "workflow": f.workflow, "group_by": f.group_by,
+            "minimum": f.minimum, "groups": out}

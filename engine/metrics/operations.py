@@ -14,8 +14,7 @@ from sqlalchemy import func, select
 from .. import stats
 from ..facts import ACTION_ROWS
 from ..models import Case, DbSession
-from . import Filters, dimension_filters, group_key, window
-from .satisfaction import CASES, _first, _open_period, _shape
+from . import CASES, Filters, dimension_filters, group_key, shape, window
 
 #: The improvement plan's fields: the measured result (filled once the effect was
 #: checked) and the boolean saying the target was met.
@@ -31,8 +30,7 @@ def operations(session: DbSession, f: Filters, *, now: dt.datetime, extras: bool
     """Per group: the operations figures; with ``extras`` also the open backlog by age
     and the improvement figures (they do not depend on the grouping)."""
     c = CASES.c
-    first = _first(session, c.created_at, CASES, f) if _open_period(f) else None
-    key = group_key(f, CASES, c.created_at, first).label("key")
+    key = group_key(session, f, CASES, c.created_at).label("key")
     conds = _filters(f)
     with_sla = c.sla_policy.is_not(None)
     resolved_once = (c.resolved_at.is_not(None)) | (c.reopened > 0)
@@ -64,7 +62,7 @@ def operations(session: DbSession, f: Filters, *, now: dt.datetime, extras: bool
                          ("resolution", c.resolved_at)):
         for k, value in _percentiles(session, f, key, moment).items():
             groups[k][name] = value
-    out = _shape(session, f, groups, METRICS[:-1])
+    out = shape(session, f, groups, METRICS[:-1])
     if extras:
         out["backlog"] = backlog(session, f, now)
         out["improvement"] = improvement(session, f)

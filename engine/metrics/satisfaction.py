@@ -10,21 +10,19 @@ from sqlalchemy import case as when
 
 from .. import rollup, stats
 from ..facts import ANSWERS
-from ..models import Case, DbSession, SurveyLink
+from ..models import DbSession, SurveyLink
 from ..rollup import HOURS, OUTCOMES
 from . import (
+    CASES,
     Filters,
     dimension_filters,
     group_key,
     grouped,
-    label_of,
-    names,
-    order,
     periods,
+    shape,
     window,
 )
 
-CASES: Table = Case.__table__  # type: ignore[assignment]
 PARENTS = CASES.alias("parent")
 LINKS: Table = SurveyLink.__table__  # type: ignore[assignment]
 #: The call outcome (facts.OUTCOME, copied to cases.outcome) that means "reached".
@@ -42,14 +40,13 @@ def satisfaction(session: DbSession, f: Filters) -> dict[str, Any]:
         groups[k]["response_rate"] = rate
     for k, rate in _reach(session, f).items():
         groups[k]["reach_rate"] = rate
-    return _shape(session, f, groups, EMPTY_SATISFACTION)
+    return shape(session, f, groups, EMPTY_SATISFACTION)
 
 
 def _answers(session: DbSession, f: Filters) -> Any:
     """The answers aggregate over the answers themselves (any filter or grouping)."""
     a = ANSWERS.c
-    first = _first(session, a.answered_at, ANSWERS, f) if _open_period(f) else None
-    grouping = group_key(f, ANSWERS, a.answered_at, first)
+    grouping = group_key(session, f, ANSWERS, a.answered_at)
     conds = dimension_filters(f, ANSWERS)
     if f.workflow:
         conds.append(or_(a.workflow == f.workflow, a.parent_workflow == f.workflow))
@@ -67,8 +64,7 @@ def _answers(session: DbSession, f: Filters) -> Any:
 def _rolled(session: DbSession, f: Filters) -> Any:
     """The same sums from the hourly rollup: a few thousand rows for a month."""
     h = HOURS.c
-    first = _first(session, h.hour, HOURS, f) if _open_period(f) else None
-    grouping = group_key(f, HOURS, h.hour, first)
+    grouping = group_key(session, f, HOURS, h.hour)
     conds = [or_(h.workflow == f.workflow, h.parent_workflow == f.workflow)] \
         if f.workflow else []
     return window(select(
@@ -115,8 +111,7 @@ def _estimates(row: Any, minimum: int) -> dict[str, Any]:
 def _responses(session: DbSession, f: Filters) -> dict[Any, dict[str, Any]]:
     """Survey links answered / sent, by when they were sent."""
     link = LINKS.c
-    first = _first(session, link.created_at, LINKS, f) if _open_period(f) else None
-    key = group_key(f, CASES, link.created_at, first).label("key")
+    key = group_key(session, f, CASES, link.created_at).label("key")
     conds = _case_filters(f)
     source: Any = LINKS
     # The cases (and their parents) only when a filter or the grouping needs them: a
@@ -135,8 +130,7 @@ def _reach(session: DbSession, f: Filters) -> dict[Any, dict[str, Any]]:
     """Calls by outcome code, and the share that reached the customer."""
     if _may_roll(f):  # the hourly counts: no case rows read
         o = OUTCOMES.c
-        first = _first(session, o.hour, OUTCOMES, f) if _open_period(f) else None
-        grouping = group_key(f, OUTCOMES, o.hour, first)
+        grouping = group_key(session, f, OUTCOMES, o.hour)
         conds = [or_(o.workflow == f.workflow, o.parent_workflow == f.workflow)] \
             if f.workflow else []
         stmt = window(select(grouping.label("key"), o.outcome.label("outcome"),
@@ -145,8 +139,7 @@ def _reach(session: DbSession, f: Filters) -> dict[Any, dict[str, Any]]:
     else:
         c = CASES.c
         outcome = c.outcome
-        first = _first(session, c.created_at, CASES, f) if _open_period(f) else None
-        grouping = group_key(f, CASES, c.created_at, first)
+        grouping = group_key(session, f, CASES, c.created_at)
         stmt = window(select(grouping.label("key"), outcome.label("outcome"),
                              func.count().label("n"))
                       .select_from(_with_parents(f, CASES))
@@ -181,31 +174,4 @@ def _with_parents(f: Filters, source: Any) -> Any:
     return source.outerjoin(PARENTS, PARENTS.c.id == CASES.c.parent_id)
 
 
-def _open_period(f: Filters) -> bool:
-    return f.start is None and f.group_by in ("day", "week", "month", "quarter")
-
-
-def _first(session: DbSession, moment: Any, table: Table, f: Filters) -> Any:
-    return session.execute(select(func.min(moment)).select_from(table)).scalar()
-
-
 EMPTY_SATISFACTION = ("nps", "csat", "ces", "ces_agree", "response_rate", "reach_rate")
-
-
-def _shape(session: DbSession, f: Filters, groups: dict[Any, dict[str, Any]],
-           metrics: tuple[str, ...]) -> dict[str, Any]:
-    """The answer: the request echoed, then one entry per group with every metric
-    (an empty one as value null, n 0: a period without answers is not an error)."""
-    if not groups and f.group_by is None:
-        groups = {"all": {}}
-    known = names(session, f.group_by, set(groups))
-    empty: dict[str, Any] = {"value": None, "n": 0, "ci95": None, "counts": {},
-                             "small_sample": True}
-    out = []
-    for k in order(f.group_by, list(groups)):
-        found = groups[k]
-        out.append({"key": label_of(k, f.group_by, known),
-                    "metrics": {m: found.get(m, empty) for m in metrics}})
-    return {"from": f.start.isoformat() if f.start else None, "to": f.end.isoformat(),
-            "timezone": f.zone, "workflow": f.workflow, "group_by": f.group_by,
-            "minimum": f.minimum, "groups": out}

@@ -5,7 +5,6 @@ page never looks anyone up, it would show CRM data to strangers."""
 
 from __future__ import annotations
 
-import phonenumbers
 from flask import current_app, jsonify, request
 from werkzeug.wrappers import Response
 
@@ -26,12 +25,8 @@ def case_customers() -> Response:
     if email is not None and "@" not in email:
         email = None
     if phone is not None:
-        try:
-            number = phonenumbers.parse(phone, current_app.config["CASELOOP_PHONE_REGION"])
-        except phonenumbers.NumberParseException:
-            number = None
-        phone = (phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-                 if number is not None and phonenumbers.is_valid_number(number) else None)
+        phone = lookup.e164(phone, current_app.config["CASELOOP_PHONE_REGION"],
+                            valid_only=True)
     if not (email or phone):
         return jsonify({"customers": [], "unavailable": []})
     found = lookup.find(st.db.session, st.crm, email=email, phone=phone, now=utcnow())

@@ -23,9 +23,9 @@ from flask import current_app, g, render_template, request
 from sqlalchemy import func, select
 
 from ..extension import state
-from ..metrics import GROUPS, Filters, dimension_filters, periods, query, window
+from ..metrics import CASES, GROUPS, Filters, dimension_filters, periods, query, window
 from ..metrics.operations import AGES, operations
-from ..metrics.satisfaction import CASES, satisfaction
+from ..metrics.satisfaction import satisfaction
 from ..models import DbSession, Team, User, utcnow
 from ..spec.model import Workflow
 from . import blueprint, current_user, error_page, i18n, login_required, t
