@@ -166,6 +166,9 @@ class Executor:
     def sweep(self) -> int:
         """Act on the SLA moments (warnings, breaches, escalations) that have come."""
         with Session(self.engine) as session:
+            # A definition published meanwhile (by the designer, in any process) is in
+            # effect for the cases and revisits this worker starts from now on.
+            self.registry.refresh(session)
             done = sla.sweep(session, self.registry, self.clock())
         for ticker in self.tickers:
             with Session(self.engine) as session:

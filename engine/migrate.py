@@ -128,6 +128,18 @@ def migrate(session: DbSession, registry: Registry, workflow: str, to_version: s
     to a state the target lacks, or a case changed by someone else meanwhile.
     """
     target = _target(session, registry, workflow, to_version)
+    # Cases pinned to the target must be able to rebuild it later, whatever the files say.
+    return move(session, target, mapping, dry_run=dry_run, actor_name=actor_name, clock=clock,
+                record=lambda: registry.record(session))
+
+
+def move(session: DbSession, target: Workflow, mapping: Mapping[str, str], *,
+         dry_run: bool = False, actor_name: str = "system",
+         clock: Callable[[], dt.datetime] = utcnow,
+         record: Callable[[], object] | None = None) -> Report:
+    """:func:`migrate` onto a workflow version already chosen: the designer's publish
+    moves cases onto the version it makes. ``record`` runs before any case moves."""
+    workflow = target.name
     for old, new in mapping.items():
         if new not in target.states:
             raise MigrationError(f"--map {old}={new}: version {target.version} of '{workflow}' "
@@ -157,8 +169,8 @@ def migrate(session: DbSession, registry: Registry, workflow: str, to_version: s
     if dry_run or report.refused or not cases:
         return report
 
-    # Cases pinned to the target must be able to rebuild it later, whatever the files say.
-    registry.record(session)
+    if record is not None:
+        record()
     plan = {(m.from_version, m.from_state): m.to_state for m in moves}
     now = clock()
     for case in cases:

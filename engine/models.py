@@ -91,6 +91,55 @@ class DefinitionVersion(Base):
     loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class Draft(Base):
+    """The designer's unpublished edit of one form or workflow: one per definition,
+    shared by its designers (``revision`` stops one silently overwriting another)."""
+
+    __tablename__ = "caseloop_drafts"
+    __table_args__ = (UniqueConstraint("kind", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text)
+    #: The hash of the published text the draft started from ('' for a new definition):
+    #: when the definition changes meanwhile (a file, another publish) the draft is stale.
+    base: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Publication(Base):
+    """A definition text published from the designer (the audit of who and when). The
+    newest one of a definition is in effect over its file until the file changes to
+    the same text (``caseloop export``); a file changed otherwise is a conflict."""
+
+    __tablename__ = "caseloop_publications"
+    __table_args__ = (UniqueConstraint("kind", "name", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    #: 1, 2, … per definition: two designers publishing at once cannot both win.
+    sequence: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text)
+    #: Hash of the definition's file when this was published ('' without a file).
+    file_hash: Mapped[str] = mapped_column(String(64))
+    #: Hash of the text this replaced.
+    base: Mapped[str] = mapped_column(String(64))
+    #: The versions this publish made current ({"workflow:complaint": "ab12…", …}).
+    versions: Mapped[dict[str, str]] = mapped_column(Json)
+    #: The state map declared for open cases ({workflow: {old: new}}) and what moved.
+    state_map: Mapped[dict[str, dict[str, str]]] = mapped_column(Json)
+    migrated: Mapped[dict[str, Any]] = mapped_column(Json)
+    note: Mapped[str] = mapped_column(Text, default="")
+    published_by: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Team(Base):
     __tablename__ = "caseloop_teams"
 

@@ -95,12 +95,12 @@ def test_db_upgrade_is_idempotent_and_current_tells_the_revision(tmp_path: Path)
     assert runner.invoke(args=["db", "current"]).output.startswith("none (an empty database")
     first = runner.invoke(args=["db", "upgrade"])
     assert first.exit_code == 0, first.output
-    assert "from empty to 0006 (head)" in first.output
+    assert "from empty to 0007 (head)" in first.output
     again = runner.invoke(args=["db", "upgrade"])
     assert again.exit_code == 0
-    assert "is at 0006 (head): nothing to do" in again.output
+    assert "is at 0007 (head): nothing to do" in again.output
     current = runner.invoke(args=["db", "current"])
-    assert current.output == "0006 (head)\n"
+    assert current.output == "0007 (head)\n"
 
 
 def test_commands_on_an_unmigrated_database_say_to_upgrade(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_tables_made_without_migrations_are_refused_then_stamped(tmp_path: Path)
     fails(runner.invoke(args=["db", "stamp", "nonsense"]), 1, "cannot stamp 'nonsense'")
     stamped = runner.invoke(args=["db", "stamp"])
     assert stamped.exit_code == 0, stamped.output
-    assert "as being at 0006" in stamped.output
+    assert "as being at 0007" in stamped.output
     assert "nothing to do" in runner.invoke(args=["db", "upgrade"]).output
 
 
@@ -132,7 +132,7 @@ def test_a_database_from_a_newer_caseloop_is_refused(app: Flask,
             conn.execute(text(f"UPDATE {migrations.VERSION_TABLE} SET version_num = '9999'"))
     for args in (["db", "upgrade"], ["users", "list"]):
         fails(runner.invoke(args=args), 1, "the database is at revision 9999, which this "
-              "version of Caseloop does not know (its newest is 0006): a newer Caseloop")
+              "version of Caseloop does not know (its newest is 0007): a newer Caseloop")
     assert runner.invoke(args=["db", "current"]).output.startswith("9999 (unknown: ")
 
 
@@ -169,10 +169,10 @@ def test_serve_migrates_records_and_prints_the_url(tmp_path: Path,
     url = server.url
     assert url.startswith("http://127.0.0.1:") and not url.endswith(":0/")
     assert f"Caseloop is listening on {url}" in result.output
-    assert "at 0006" in result.output
+    assert "at 0007" in result.output
     assert "3 workflows, 4 forms (7 new versions recorded)" in result.output
     with app.app_context():
-        assert migrations.current(state().db.engine) == "0006"
+        assert migrations.current(state().db.engine) == "0007"
         assert len(state().registry.versions("complaint", state().db.session)) == 1
     # A second start records nothing new.
     again = app.test_cli_runner().invoke(args=["serve", "--port", "0"])

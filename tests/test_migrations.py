@@ -61,7 +61,7 @@ def test_migrations_on_an_empty_database_build_the_models_schema(empty: Engine) 
     assert migrations.current(empty) is None
     assert migrations.upgrade(empty) == (None, migrations.head())
     assert migrations.differences(empty) == []
-    assert migrations.current(empty) == migrations.head() == "0006"
+    assert migrations.current(empty) == migrations.head() == "0007"
     # Every table of the models, and our version table under its own name.
     tables = set(inspect(empty).get_table_names())
     assert set(Base.metadata.tables) | {migrations.VERSION_TABLE} == tables
@@ -129,7 +129,7 @@ def test_tables_made_without_migrations_are_refused_until_stamped(empty: Engine)
         migrations.upgrade(empty)
     assert migrations.current(empty) is None
     migrations.stamp(empty)
-    assert migrations.upgrade(empty) == ("0006", "0006")
+    assert migrations.upgrade(empty) == ("0007", "0007")
 
 
 def test_concurrent_upgrades_on_postgresql_take_turns() -> None:
@@ -167,7 +167,7 @@ def test_the_scripts_ship_inside_the_package() -> None:
     assert (folder / "env.py").is_file() and (folder / "script.py.mako").is_file()
     assert [p.name for p in sorted((folder / "versions").glob("*.py"))] == [
         "0001_initial.py", "0002_jobs_sla_notifications.py", "0003_survey_links.py",
-        "0004_user_timezone.py", "0005_crm.py", "0006_reporting.py"]
+        "0004_user_timezone.py", "0005_crm.py", "0006_reporting.py", "0007_designer.py"]
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text("utf-8")
     assert '"caseloop.migrations"' in pyproject
     assert '"migrations/script.py.mako", "migrations/versions/*.py"' in pyproject

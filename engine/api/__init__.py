@@ -52,6 +52,7 @@ def _before() -> tuple[Response, int] | None:
     if st.load_error is not None:
         return error_response(503, "definitions_invalid",
                               "the definitions have errors; run 'caseloop check'")
+    st.registry.refresh(st.db.session)
     actor = st.user_loader() if st.user_loader is not None else None
     if actor is not None and actor.id is None:
         # Ids never change: adopt each (name, roles, teams) once per process.

@@ -39,6 +39,7 @@ def prepare(doing: str) -> None:
     st = state()
     _refuse_broken_definitions(st, doing)
     _, revision = migrations.upgrade(st.db.engine)
+    st.registry.refresh(st.db.session, force=True)
     recorded = st.registry.record(st.db.session)
     st.db.session.commit()
     d = st.registry.current

@@ -22,8 +22,8 @@ from .workflows import build_workflows
 __all__ = [
     "CODES", "Calendar", "DefinitionError", "Definitions", "Extensions", "Field", "Form",
     "Problem",
-    "Severity", "State", "Text", "Transition", "Workflow", "check", "check_texts",
-    "discover", "load",
+    "Severity", "Source", "State", "Text", "Transition", "Workflow", "assemble", "check",
+    "check_texts", "discover", "load", "read_files",
 ]
 
 #: Where definitions live when no path is given.
@@ -52,20 +52,25 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
+def read_files(paths: Iterable[str | Path] = DEFAULT_PATHS) -> tuple[list[Source], list[Problem]]:
+    """The definition files under ``paths``, read and parsed (not yet checked)."""
+    files, problems = discover(paths)
+    return [read(f, _display(f)) for f in files], problems
+
+
 def check(paths: Iterable[str | Path] = DEFAULT_PATHS, *, extensions: Extensions = NONE
           ) -> tuple[Definitions, list[Problem]]:
     """Load everything under ``paths``; return what could be built and every problem.
     ``extensions``: what the installed plugins add (field types, functions, channels)."""
-    files, problems = discover(paths)
-    sources = [read(f, _display(f)) for f in files]
-    definitions, more = _build(sources, extensions)
+    sources, problems = read_files(paths)
+    definitions, more = assemble(sources, extensions)
     return definitions, problems + more
 
 
 def check_texts(texts: Mapping[str, str], *, extensions: Extensions = NONE
                 ) -> tuple[Definitions, list[Problem]]:
     """Like :func:`check` for in-memory files (display name -> YAML text)."""
-    return _build([read(name, name, text) for name, text in texts.items()], extensions)
+    return assemble([read(name, name, text) for name, text in texts.items()], extensions)
 
 
 def load(paths: Iterable[str | Path] = DEFAULT_PATHS, *, extensions: Extensions = NONE
@@ -77,7 +82,9 @@ def load(paths: Iterable[str | Path] = DEFAULT_PATHS, *, extensions: Extensions 
     return definitions
 
 
-def _build(sources: list[Source], extensions: Extensions) -> tuple[Definitions, list[Problem]]:
+def assemble(sources: list[Source], extensions: Extensions = NONE
+          ) -> tuple[Definitions, list[Problem]]:
+    """The definitions of already read ``sources`` (see :func:`read_files`)."""
     problems: list[Problem] = []
     sound: dict[str, dict[str, Source]] = {"form": {}, "workflow": {}, "calendar": {}}
     declared: set[tuple[str, str]] = set()

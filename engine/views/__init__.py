@@ -164,6 +164,9 @@ def _before() -> None:
         _token_only()
     else:
         csrf.protect()  # raises CSRFError (400) for a POST without a valid token
+    st = state()
+    if st.load_error is None:
+        st.registry.refresh(st.db.session)
     g.caseloop_user = None
     user_id = session.get(USER_KEY)
     if isinstance(user_id, int):

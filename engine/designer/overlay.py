@@ -1,0 +1,133 @@
+"""Which text of each definition is in effect: its file, or a designer's publication.
+
+Files stay the source of truth for teams that use git, and the designer publishes
+without touching them. The newest publication of a definition is in effect until the
+file catches up: when the file holds the published text (``caseloop export`` wrote
+it), the two agree. When the file still holds the text it had at publication, the
+publication wins (export pending). When the file changed to anything else, both sides
+changed the same definition: that is a :class:`Conflict`, reported to the designer and
+the log, and the publication stays in effect — nothing is overwritten silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from sqlalchemy import func, select
+
+from ..models import DbSession, Publication
+from ..spec import Source
+from ..spec.source import read
+
+#: The kinds of definition the designer edits (calendars are edited as files).
+KINDS = ("form", "workflow")
+#: Where a definition made in the browser goes when exported, by kind.
+FOLDERS = {"form": "forms", "workflow": "workflows"}
+
+Key = tuple[str, str]
+
+
+def text_hash(text: str) -> str:
+    """The identity of a text, to tell whether a file or draft changed."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def identify(src: Source) -> Key | None:
+    """``(kind, name)`` of a parsed definition file, without checking it."""
+    data = src.data
+    if not isinstance(data, dict):
+        return None
+    for kind in ("workflow", "calendar", "form"):  # a workflow names its form too
+        if kind in data:
+            name = data[kind]
+            return (kind, name) if isinstance(name, str) else None
+    return None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A definition whose file changed since it was published from the browser."""
+
+    kind: str
+    name: str
+    path: str
+    publication: int
+    published_by: str
+    published_at: dt.datetime
+
+    def message(self) -> str:
+        return (f"{self.path} changed since {self.kind} '{self.name}' was published from the "
+                f"designer (#{self.publication} by {self.published_by}); the published text "
+                "stays in effect. Take the file's text in the designer, or run 'caseloop "
+                "export --force' to overwrite the file with the published one")
+
+
+@dataclass(frozen=True)
+class Effect:
+    """The result of laying publications over the files."""
+
+    sources: list[Source]
+    #: Definitions whose text in effect comes from a publication (not its file).
+    published: dict[Key, Publication] = field(default_factory=dict)
+    conflicts: tuple[Conflict, ...] = ()
+    #: The file path of each definition read from disk.
+    files: dict[Key, str] = field(default_factory=dict)
+
+
+def latest(session: DbSession) -> list[Publication]:
+    """The newest publication of every definition."""
+    newest = (select(Publication.kind, Publication.name,
+                     func.max(Publication.sequence).label("sequence"))
+              .group_by(Publication.kind, Publication.name).subquery())
+    return list(session.execute(select(Publication).join(newest, (
+        Publication.kind == newest.c.kind) & (Publication.name == newest.c.name) & (
+        Publication.sequence == newest.c.sequence)).order_by(Publication.id)).scalars())
+
+
+def marker(session: DbSession) -> int:
+    """Changes whenever anything is published: the newest publication's id."""
+    return int(session.execute(select(func.max(Publication.id))).scalar() or 0)
+
+
+def apply(disk: Sequence[Source], publications: Iterable[Publication]) -> Effect:
+    """The sources in effect: ``disk`` with each newer publication laid over its file."""
+    by_key: dict[Key, int] = {}
+    for index, src in enumerate(disk):
+        found = identify(src)
+        if found is not None and found not in by_key:
+            by_key[found] = index
+    files = {key: disk[i].path for key, i in by_key.items()}
+    sources = list(disk)
+    published: dict[Key, Publication] = {}
+    conflicts: list[Conflict] = []
+    for pub in publications:
+        key = (pub.kind, pub.name)
+        i = by_key.get(key)
+        if i is None:  # made in the browser (or its file was removed): no file to agree with
+            sources.append(read(pub.path, pub.path, pub.text))
+            published[key] = pub
+            continue
+        on_disk = text_hash(disk[i].text)
+        if on_disk == text_hash(pub.text):
+            continue  # exported: the file says the same
+        if on_disk != pub.file_hash:
+            conflicts.append(Conflict(pub.kind, pub.name, disk[i].path, pub.sequence,
+                                      pub.published_by, pub.published_at))
+        sources[i] = read(disk[i].path, disk[i].path, pub.text)
+        published[key] = pub
+    return Effect(sources, published, tuple(conflicts), files)
+
+
+def new_path(kind: str, name: str, paths: Sequence[str]) -> str:
+    """Where a definition made in the browser belongs: the configured folder of its kind
+    (``forms``/``workflows``), else the first configured folder."""
+    folder = FOLDERS.get(kind, "forms")
+    for raw in paths:
+        if PurePosixPath(str(raw)).name == folder:
+            return str(PurePosixPath(str(raw)) / f"{name}.yaml")
+    first = str(paths[0]) if paths else folder
+    return str(PurePosixPath(first) / f"{name}.yaml")

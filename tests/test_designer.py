@@ -1,0 +1,246 @@
+"""The designer's core: drafts, publishing with a state map, the overlay on the files,
+conflicts with them (caseloop.designer), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from caseloop.designer import drafts
+from caseloop.designer.overlay import text_hash
+from caseloop.designer.publish import PublishError, history, plan, publish, take_file
+from caseloop.extension import state
+from caseloop.models import Case, Draft, Event, Publication
+from caseloop.registry import Registry
+
+from .conftest import postgresql_url
+from .test_cases import dispose
+from .test_cli_commands import TICKET_V1, TICKET_V2, _cases, _open, _ticket_app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def tickets(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    app = _ticket_app(tmp_path, postgresql_url() if request.param == "postgresql" else "")
+    yield app
+    dispose(app)
+
+
+def _draft(app: Flask, text: str, kind: str = "workflow", name: str = "ticket") -> None:
+    with app.app_context():
+        st = state()
+        draft = drafts.start(st.db.session, st.registry, kind, name, "dora")
+        drafts.save(st.db.session, draft, text, draft.revision, "dora")
+        st.db.session.commit()
+
+
+def _publish(app: Flask, **options: object) -> Publication:
+    with app.app_context():
+        st = state()
+        session = st.db.session
+        draft = drafts.find(session, "workflow", "ticket")
+        assert draft is not None
+        try:
+            done = publish(session, st.registry, draft, "dora", **options)  # type: ignore[arg-type]
+        except PublishError:
+            session.rollback()
+            raise
+        session.commit()
+        st.registry.refresh(session, force=True)
+        session.expunge(done)
+        return done
+
+
+def test_a_draft_starts_from_the_text_in_effect_and_saves_by_revision(tickets: Flask) -> None:
+    with tickets.app_context():
+        st = state()
+        session = st.db.session
+        draft = drafts.start(session, st.registry, "workflow", "ticket", "dora")
+        assert draft.text == TICKET_V1 and draft.base == text_hash(TICKET_V1)
+        assert drafts.start(session, st.registry, "workflow", "ticket", "eve").id == draft.id
+        drafts.save(session, draft, TICKET_V2, 1, "dora")
+        assert draft.revision == 2
+        with pytest.raises(drafts.StaleRevision, match="dora saved this draft"):
+            drafts.save(session, draft, TICKET_V1, 1, "eve")
+        assert draft.text == TICKET_V2
+        with pytest.raises(drafts.DraftError, match="there is no workflow 'tickt'"):
+            drafts.start(session, st.registry, "workflow", "tickt", "dora")
+
+
+def test_the_check_is_caseloop_checks_with_positions(tickets: Flask) -> None:
+    with tickets.app_context():
+        st = state()
+        draft = drafts.start(st.db.session, st.registry, "workflow", "ticket", "dora")
+        broken = TICKET_V1.replace("to: done", "to: closd")
+        checked = drafts.check(st.registry, draft, broken)
+        assert not checked.ok
+        first = next(p for p in checked.problems if p.is_error)
+        line = next(i for i, text in enumerate(broken.splitlines(), 1) if "closd" in text)
+        assert "closd" in first.message and first.path.endswith("ticket.yaml")
+        assert (first.line, first.col) == (line, broken.splitlines()[line - 1].index("closd") + 1)
+
+
+def test_publish_with_a_state_map_moves_open_cases_and_keeps_closed_ones(
+        tickets: Flask) -> None:
+    triage, new, done = _open(tickets, "sort"), _open(tickets), _open(tickets, "finish")
+    before = _cases(tickets)
+    _draft(tickets, TICKET_V2)
+    with tickets.app_context():
+        st = state()
+        draft = drafts.find(st.db.session, "workflow", "ticket")
+        assert draft is not None
+        dry = plan(st.db.session, st.registry, draft)
+        (change,) = dry.changes
+        assert change.removed == ("triage",) and change.stranded == 1
+        mapped = plan(st.db.session, st.registry, draft, {"ticket": {"triage": "assessing"}})
+        assert mapped.changes[0].stranded == 0
+        report = mapped.changes[0].report
+        assert report is not None and report.count == 2
+        assert [(m.from_state, m.to_state) for m in report.moves] == [
+            ("new", "new"), ("triage", "assessing")]
+    with pytest.raises(PublishError, match="1 open 'ticket' case"):
+        _publish(tickets)
+    assert _cases(tickets) == before
+    done_pub = _publish(tickets, state_map={"ticket": {"triage": "assessing"}}, migrate=True,
+                        note="rename triage")
+    after = _cases(tickets)
+    new_version = done_pub.versions["workflow:ticket"]
+    assert after[triage][:2] == (new_version, "assessing")
+    assert after[new][:2] == (new_version, "new")
+    assert after[done] == before[done]  # closed: kept its version
+    assert done_pub.published_by == "dora" and done_pub.note == "rename triage"
+    assert done_pub.migrated["ticket"]["count"] == 2  # type: ignore[index]
+    with tickets.app_context():
+        st = state()
+        assert st.registry.workflow("ticket").version == new_version  # type: ignore[union-attr]
+        assert drafts.find(st.db.session, "workflow", "ticket") is None
+        kinds = st.db.session.execute(select(Event.kind).where(
+            Event.case_id == triage)).scalars().all()
+        assert kinds[-1] == "migrated"
+        versions, publications = history(st.db.session, "workflow", "ticket")
+        assert new_version in [v.version for v in versions]
+        assert [p.sequence for p in publications] == [1]
+
+
+def test_publish_without_migrating_leaves_cases_on_their_version(tickets: Flask) -> None:
+    triage = _open(tickets, "sort")
+    before = _cases(tickets)
+    _draft(tickets, TICKET_V1.replace("Sort", "Sort out"))
+    pub = _publish(tickets)
+    assert _cases(tickets) == before
+    with tickets.app_context():
+        st = state()
+        session = st.db.session
+        wf = st.registry.workflow("ticket")
+        assert wf is not None and wf.version == pub.versions["workflow:ticket"]
+        case = session.get(Case, triage)
+        assert case is not None and case.definition_version != wf.version
+        # New cases use the published version.
+    fresh = _open(tickets)
+    assert _cases(tickets)[fresh][0] == pub.versions["workflow:ticket"]
+
+
+def test_invalid_yaml_never_publishes(tickets: Flask) -> None:
+    _draft(tickets, TICKET_V1 + "states: {}\n")
+    with pytest.raises(PublishError) as caught:
+        _publish(tickets)
+    assert caught.value.problems[0].line == len(TICKET_V1.splitlines()) + 1
+    with tickets.app_context():
+        assert state().db.session.execute(select(Publication)).first() is None
+
+
+def test_a_publication_survives_a_restart_and_the_file_catching_up(
+        tickets: Flask, tmp_path: Path) -> None:
+    _draft(tickets, TICKET_V1.replace("Sort", "Sort out"))
+    pub = _publish(tickets)
+    version = pub.versions["workflow:ticket"]
+    with tickets.app_context():  # a restart: the files read again, then the overlay
+        st = state()
+        fresh = Registry(st.registry.paths)
+        fresh.load()
+        assert fresh.workflow("ticket").version != version  # type: ignore[union-attr]
+        assert fresh.refresh(st.db.session)
+        assert fresh.workflow("ticket").version == version  # type: ignore[union-attr]
+        assert fresh.effect.conflicts == ()
+        assert not fresh.refresh(st.db.session, force=True)  # nothing new since
+    # caseloop export wrote the file: file and publication agree.
+    (tmp_path / "workflows" / "ticket.yaml").write_text(pub.text, "utf-8")
+    with tickets.app_context():
+        st = state()
+        st.registry.load()
+        assert st.registry.workflow("ticket").version == version  # type: ignore[union-attr]
+        assert not st.registry.effect.published and st.registry.effect.conflicts == ()
+
+
+def test_a_file_changed_after_a_publication_is_a_conflict_not_an_overwrite(
+        tickets: Flask, tmp_path: Path) -> None:
+    _draft(tickets, TICKET_V1.replace("Sort", "Sort out"))
+    pub = _publish(tickets)
+    edited = TICKET_V1.replace("Finish", "Complete")
+    (tmp_path / "workflows" / "ticket.yaml").write_text(edited, "utf-8")
+    with tickets.app_context():
+        st = state()
+        st.registry.load()
+        (conflict,) = st.registry.effect.conflicts
+        assert conflict.name == "ticket" and "changed since workflow 'ticket'" in \
+            conflict.message()
+        # The publication stays in effect; the file's change is not applied silently.
+        assert st.registry.workflow("ticket").version == pub.versions["workflow:ticket"]  # type: ignore[union-attr]
+        session = st.db.session
+        draft = drafts.start(session, st.registry, "workflow", "ticket", "dora")
+        drafts.save(session, draft, pub.text.replace("Sort out", "Sort it"), draft.revision,
+                    "dora")
+        with pytest.raises(PublishError, match="changed since workflow 'ticket' was published"):
+            publish(session, st.registry, draft, "dora")
+        session.rollback()
+        # Taking the file's side publishes the file's text.
+        draft = take_file(session, st.registry, "workflow", "ticket", "dora")
+        assert draft.text == edited
+        publish(session, st.registry, draft, "dora")
+        session.commit()
+        st.registry.refresh(session, force=True)
+        assert st.registry.effect.conflicts == ()
+        assert "Complete" in st.registry.workflow("ticket").source  # type: ignore[union-attr]
+
+
+def test_a_draft_goes_stale_when_the_definition_changes_under_it(tickets: Flask) -> None:
+    _draft(tickets, TICKET_V1.replace("Sort", "Sort out"))
+    with tickets.app_context():
+        st = state()
+        session = st.db.session
+        mine = drafts.find(session, "workflow", "ticket")
+        assert mine is not None
+        # Someone publishes the same definition another way meanwhile (simulated by
+        # moving the draft's base, as a reloaded file would).
+        mine.base = text_hash("older text")
+        session.commit()
+        assert drafts.stale(st.registry, mine)
+        with pytest.raises(PublishError, match="changed since this draft was started"):
+            publish(session, st.registry, mine, "dora")
+        session.rollback()
+        mine = drafts.find(session, "workflow", "ticket")
+        assert mine is not None
+        drafts.rebase(st.registry, mine, "dora")
+        assert not drafts.stale(st.registry, mine)
+        publish(session, st.registry, mine, "dora")
+        session.commit()
+
+
+def test_new_definitions_start_from_a_template_that_passes_the_check(tickets: Flask) -> None:
+    with tickets.app_context():
+        st = state()
+        session = st.db.session
+        form = drafts.create(session, st.registry, "form", "warranty", "dora")
+        assert form.path.endswith("forms/warranty.yaml")
+        assert drafts.check(st.registry, form).ok, drafts.check(st.registry, form).problems
+        flow = drafts.create(session, st.registry, "workflow", "warranty", "dora")
+        checked = drafts.check(st.registry, flow)
+        assert checked.ok, checked.problems
+        with pytest.raises(drafts.DraftError, match="exists already"):
+            drafts.create(session, st.registry, "workflow", "ticket", "dora")
+        with pytest.raises(drafts.DraftError, match="cannot name a form"):
+            drafts.create(session, st.registry, "form", "Bad Name", "dora")
+        assert session.execute(select(Draft)).scalars().all()
