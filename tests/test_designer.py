@@ -244,3 +244,37 @@ def test_new_definitions_start_from_a_template_that_passes_the_check(tickets: Fl
         with pytest.raises(drafts.DraftError, match="cannot name a form"):
             drafts.create(session, st.registry, "form", "Bad Name", "dora")
         assert session.execute(select(Draft)).scalars().all()
+
+
+# -- caseloop export ---------------------------------------------------------------------
+
+
+def test_export_writes_publications_back_and_refuses_a_changed_file(
+        tickets: Flask, tmp_path: Path) -> None:
+    runner = tickets.test_cli_runner()
+    nothing = runner.invoke(args=["export"])
+    assert nothing.exit_code == 0 and "nothing to export" in nothing.output
+    _draft(tickets, TICKET_V1.replace("Sort", "Sort out"))
+    pub = _publish(tickets)
+    path = tmp_path / "workflows" / "ticket.yaml"
+    dry = runner.invoke(args=["export", "--dry-run"])
+    assert dry.exit_code == 0 and f"would write {path}" in dry.output
+    assert path.read_text("utf-8") == TICKET_V1
+    done = runner.invoke(args=["export", "ticket"])
+    assert done.exit_code == 0, done.output
+    assert f"wrote {path} (workflow 'ticket', publication #1 by dora)" in done.output
+    assert path.read_text("utf-8") == pub.text
+    # Published again, then the file is edited by hand: a conflict, left alone.
+    _draft(tickets, pub.text.replace("Finish", "Complete"))
+    _publish(tickets)
+    path.write_text("# edited in git\n" + pub.text, "utf-8")
+    with tickets.app_context():
+        state().registry.load()
+    refused = runner.invoke(args=["export"])
+    assert refused.exit_code == 1
+    assert "conflict:" in refused.output and "caseloop export --force" in refused.output
+    assert path.read_text("utf-8").startswith("# edited in git")
+    forced = runner.invoke(args=["export", "--force"])
+    assert forced.exit_code == 0 and "Complete" in path.read_text("utf-8")
+    unknown = runner.invoke(args=["export", "tickt"])
+    assert unknown.exit_code == 2 and "no form or workflow named tickt" in unknown.output

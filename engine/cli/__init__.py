@@ -12,6 +12,8 @@ from .cases import cases_group
 from .check import check_command, schema_command
 from .db import db_group
 from .demo import demo_command
+from .docs import docs_command
+from .export import export_command
 from .jobs import jobs_group, worker_command
 from .metrics import metrics_group
 from .plugins import plugins_command
@@ -21,7 +23,7 @@ from .users import users_group
 
 COMMANDS = (check_command, schema_command, db_group, serve_command, demo_command, users_group,
             cases_group, worker_command, jobs_group, simulate_command, plugins_command,
-            metrics_group)
+            metrics_group, export_command, docs_command)
 
 
 def init_app(app: Flask, group: str | None = None) -> None:

@@ -44,11 +44,11 @@ class Change:
     workflow: str
     old_version: str | None
     new_version: str
-    #: States the old version has and the new one lacks.
+    #: States the new version lacks that the old one had or open cases are in.
     removed: tuple[str, ...]
     #: Where the open cases on other versions would move (a dry run).
     report: Report | None
-    #: Open cases on the old version in a removed state the map does not name.
+    #: Open cases in a removed state the map does not name.
     stranded: int
 
 
@@ -101,18 +101,23 @@ def _change(session: DbSession, before: Workflow | None, wf: Workflow,
             mapping: Mapping[str, str]) -> Change:
     if before is None:
         return Change(wf.name, None, wf.version, (), None, 0)
-    removed = tuple(s for s in before.states if s not in wf.states)
     try:
         report = move(session, wf, mapping, dry_run=True)
     except MigrationError:
         report = None  # a map to a state the new version lacks: shown as such by the page
+    # The states to map: those this version drops, and those open cases on any older
+    # version are in that it lacks (each such case could never reach it otherwise).
+    removed = [s for s in before.states if s not in wf.states]
+    if report is not None:
+        removed += [m.from_state for m in report.moves
+                    if (m.to_state is None or m.mapped) and m.from_state not in removed]
     stranded = 0
     unmapped = [s for s in removed if s not in mapping]
     if unmapped:
         stranded = session.execute(select(func.count()).select_from(Case).where(
             Case.workflow == wf.name, Case.closed.is_(False),
-            Case.definition_version == before.version, Case.state.in_(unmapped))).scalar_one()
-    return Change(wf.name, before.version, wf.version, removed, report, stranded)
+            Case.definition_version != wf.version, Case.state.in_(unmapped))).scalar_one()
+    return Change(wf.name, before.version, wf.version, tuple(removed), report, stranded)
 
 
 def publish(session: DbSession, registry: Registry, draft: Draft, user: str, *,
