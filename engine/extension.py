@@ -96,6 +96,8 @@ DEFAULTS: dict[str, Any] = {
     # which an estimate is flagged as small.
     "CASELOOP_METRICS_ROLES": ["supervisor", "manager", "admin"],
     "CASELOOP_METRICS_MINIMUM": 30,
+    # Roles that may use the designer (edit, preview, simulate and publish definitions).
+    "CASELOOP_DESIGNER_ROLES": ["designer"],
 }
 
 UserLoader = Callable[[], Actor | None]

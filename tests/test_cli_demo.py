@@ -34,11 +34,11 @@ def test_demo_seeds_people_and_complaints_then_serves(fresh: FlaskCliRunner) -> 
     assert result.exit_code == 0, result.output
     assert "sample complaints: 3" in result.output
     tokens = [line.split()[-1] for line in result.output.splitlines() if " cl_" in line]
-    assert len(tokens) == 4
+    assert len(tokens) == 5  # four roles of the shipped workflows, and a designer
     assert fresh.served == [("127.0.0.1", 5099, 4)]  # type: ignore[attr-defined]
     with fresh.app.app_context():
         session = state().db.session
-        assert session.scalar(select(func.count()).select_from(User)) == 4
+        assert session.scalar(select(func.count()).select_from(User)) == 5
         states = sorted(session.scalars(select(Case.state)))
         assert states == ["acknowledged", "assessed", "received"]
 
@@ -51,4 +51,4 @@ def test_demo_twice_keeps_people_and_cases(fresh: FlaskCliRunner) -> None:
     with fresh.app.app_context():
         session = state().db.session
         assert session.scalar(select(func.count()).select_from(Case)) == 3
-        assert session.scalar(select(func.count()).select_from(Token)) == 8
+        assert session.scalar(select(func.count()).select_from(Token)) == 10

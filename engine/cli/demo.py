@@ -22,12 +22,15 @@ from ..users import actor_for, add_user, issue_token
 from .common import _database
 from .serve import prepare, run
 
-#: (name, display name, roles, teams): one of each role the shipped workflows use.
+#: (name, display name, roles, teams): one of each role the shipped workflows use, and
+#: a designer.
 PEOPLE = [
     ("li.na", "李娜", ["agent"], ["care"]),
     ("wang.qiang", "王强", ["supervisor", "agent"], ["care"]),
     ("zhao.min", "赵敏", ["quality"], ["quality"]),
     ("chen.jie", "陈杰", ["manager"], ["quality"]),
+    # Changes forms and workflows in the designer (/designer).
+    ("sun.li", "孙丽", ["designer"], ["quality"]),
 ]
 
 #: Sample complaints and how far to walk each (trigger, step data).

@@ -152,6 +152,24 @@ def save(session: DbSession, draft: Draft, text: str, revision: int, user: str) 
     return draft
 
 
+def save_as_loaded(session: DbSession, registry: Registry, kind: str, name: str, text: str,
+                   revision: int, user: str) -> Draft:
+    """Save what an editor loaded at ``revision`` (0: there was no draft then). A draft
+    made, published or discarded since is not overwritten: :class:`StaleRevision`."""
+    draft = find(session, kind, name)
+    if draft is None:
+        if revision != 0:
+            raise StaleRevision("the draft was published or discarded since you opened it; "
+                                "reload (copy your text first)")
+        draft = start(session, registry, kind, name, user)
+        revision = draft.revision
+    elif revision == 0:
+        raise StaleRevision(f"a draft of this {kind} was started after you opened it (last "
+                            f"saved by {draft.updated_by}); reload to see it (copy your text "
+                            "first)")
+    return save(session, draft, text, revision, user)
+
+
 def stale(registry: Registry, draft: Draft) -> bool:
     """Whether the definition changed since the draft started from it."""
     current = registry.text(draft.kind, draft.name)

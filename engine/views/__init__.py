@@ -66,6 +66,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 NO_REFERRER = frozenset({"caseloop_views.survey", "caseloop_views.intake",
                          "caseloop_views.intake_live"})
 
+#: Pages another page of this site may show in a frame: the designer's preview.
+FRAMEABLE = frozenset({"caseloop_views.designer_preview"})
+
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -190,9 +193,11 @@ def _token_only() -> None:
 
 @blueprint.after_request
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
+    framed = request.endpoint in FRAMEABLE
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'") if framed else CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Frame-Options"] = "SAMEORIGIN" if framed else "DENY"
     if request.endpoint in NO_REFERRER:
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Robots-Tag"] = "noindex, nofollow"
@@ -239,6 +244,8 @@ from . import (  # noqa: E402,F401  (routes register on the blueprint)
     auth,
     cases,
     dashboard,
+    designer,
+    designer_live,
     downloads,
     files,
     home,

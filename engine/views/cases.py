@@ -22,7 +22,7 @@ from ..crm import lookup as crm_lookup
 from ..errors import CaseError, Conflict, Invalid, NotFound
 from ..extension import state
 from ..models import Case, Team, User
-from ..spec.model import State, Transition, Workflow
+from ..spec.model import Form, State, Transition, Workflow
 from ..users import actor_for
 from . import blueprint, case_history, current_user, error_page, i18n, login_required, t
 
@@ -42,7 +42,12 @@ def actor() -> Actor:
 def choices(wf: Workflow) -> dict[str, list[tuple[str, str]]]:
     """The options of the form's user pickers: active users (with the field's roles)
     or teams, by ``bind(choices=…)`` key."""
-    pickers = forms.pickers(wf.form)
+    return form_choices(wf.form)
+
+
+def form_choices(form: Form) -> dict[str, list[tuple[str, str]]]:
+    """:func:`choices` of one form (the designer previews forms without a workflow)."""
+    pickers = forms.pickers(form)
     if not pickers:
         return {}
     session = state().db.session
@@ -122,7 +127,7 @@ def case_new(workflow: str) -> Page:
         status = 422
     return render_template("caseloop/case_form.html", mode="new", wf=wf, form=form,
                            title=t("case_new_title", workflow=wf.title.get(g.caseloop_lang)),
-                           fields=_shown(form), case=None, notice=None, changed=[],
+                           fields=shown_fields(form), case=None, notice=None, changed=[],
                            version=None, seen=None, crm_enabled=state().crm is not None), status
 
 
@@ -310,7 +315,7 @@ def _change(case_id: int, trigger: str | None) -> Page:
     return render_template(
         "caseloop/case_form.html", mode="step" if trigger else "edit", wf=wf, form=form,
         title=title, description=tr.description.get(g.caseloop_lang)
-        if tr is not None and tr.description else "", fields=_shown(form), case=found,
+        if tr is not None and tr.description else "", fields=shown_fields(form), case=found,
         notice=notice, changed=changed, version=version, seen=seen, trigger=trigger,
         blocked=trigger is not None and tr is None,
         state_label=case_history.state_label(wf, found.state)), status
@@ -331,7 +336,7 @@ def _form(wf: Workflow, found: Case, tr: Transition | None, who: Actor, post: bo
                  only=only)
 
 
-def _shown(form: Any) -> list[dict[str, Any]]:
+def shown_fields(form: Any) -> list[dict[str, Any]]:
     """The fields on the page, in the form's order, with how each is shown."""
     b = forms.binding(form)
     out = []
