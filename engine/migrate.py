@@ -24,7 +24,7 @@ from .models import Case, DbSession, DefinitionVersion, Event, utcnow
 from .registry import Registry, UnknownVersion
 from .spec import DefinitionError, Workflow
 
-#: ``--to current``: the version loaded from the definition files now.
+#: ``--to current``: the version in effect now (files, or the designer's publication).
 CURRENT = "current"
 #: Shortest version prefix accepted (hashes are 16 hex digits; people paste less).
 MIN_PREFIX = 4

@@ -278,3 +278,16 @@ def test_export_writes_publications_back_and_refuses_a_changed_file(
     assert forced.exit_code == 0 and "Complete" in path.read_text("utf-8")
     unknown = runner.invoke(args=["export", "tickt"])
     assert unknown.exit_code == 2 and "no form or workflow named tickt" in unknown.output
+
+
+def test_cases_migrate_to_current_means_the_published_version(tickets: Flask) -> None:
+    triage = _open(tickets, "sort")
+    _draft(tickets, TICKET_V2)
+    pub = _publish(tickets, state_map={"ticket": {"triage": "assessing"}})
+    assert _cases(tickets)[triage][1] == "triage"  # published without moving anyone
+    with tickets.app_context():  # another process: it has not seen the publication yet
+        state().registry.load()
+    moved = tickets.test_cli_runner().invoke(args=[
+        "cases", "migrate", "ticket", "--to", "current", "--map", "triage=assessing"])
+    assert moved.exit_code == 0, moved.output
+    assert _cases(tickets)[triage][:2] == (pub.versions["workflow:ticket"], "assessing")

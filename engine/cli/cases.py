@@ -29,7 +29,8 @@ def _mapping(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ..
 @click.argument("workflow")
 @click.option("--to", "to_version", required=True, metavar="VERSION",
               help="A recorded version of WORKFLOW (its hash, or a unique prefix of at "
-                   "least 4 characters), or 'current' for the one loaded from the files.")
+                   "least 4 characters), or 'current' for the one in effect (the files, "
+                   "or what the designer published over them).")
 @click.option("--map", "mapping", multiple=True, metavar="OLD=NEW", callback=_mapping,
               help="Move cases in state OLD to state NEW (repeat for several). Needed for "
                    "every state the target version does not have.")
@@ -47,6 +48,8 @@ def cases_migrate(workflow: str, to_version: str, mapping: dict[str, str],
     if to_version == CURRENT:
         _refuse_broken_definitions(st, "migrate to the current version")
     session = _session()
+    # 'current' is what is in effect: the files with the designer's publications.
+    st.registry.refresh(session, force=True)
     try:
         report = migrate(session, st.registry, workflow, to_version, mapping, dry_run=dry_run)
     except MigrationError as exc:

@@ -38,6 +38,7 @@
   }
 
   function text() { return editor ? editor.getText() : textarea.value; }
+  function w(key) { return words[key] || key; }
 
   // -- tabs ------------------------------------------------------------------------------
   var tabs = root.querySelector(".tabs");
@@ -193,6 +194,15 @@
         if (indent === 0 && !m[2]) break;
       }
       if (indent <= 0) break;
+    }
+    // Keys already written below the cursor at the same level are not offered either.
+    var level = (here.match(/^[ -]*/)[0] || "").length;
+    for (var j = line; j < lines.length; j++) {
+      var below = lines[j].match(/^(\s*)(- )?([A-Za-z_][\w-]*)\s*:/);
+      if (!lines[j].trim() || /^\s*#/.test(lines[j])) continue;
+      var at2 = lines[j].match(/^\s*/)[0].length;
+      if (at2 < level || (below && below[2])) break;
+      if (below && at2 === level) siblings[below[3]] = true;
     }
     var node = schema;
     path.forEach(function (p) {
@@ -350,19 +360,19 @@
     var c = f[key];
     var box = el("fieldset", {"class": "condition"}, [el("legend", {text: title})]);
     if (c && c.expr !== undefined) {
-      box.appendChild(labelled("expr", input(c.expr, function (v) { c.expr = v; })));
+      box.appendChild(labelled(w("b_expr"), input(c.expr, function (v) { c.expr = v; })));
       return box;
     }
     var field = select([["", "—"]].concat(names), c ? c.field : "", function (v) {
       f[key] = v ? {field: v, op: (c && c.op) || "==", value: c ? c.value : ""} : null;
     });
-    box.appendChild(labelled(title + ": field", field));
+    box.appendChild(labelled(title + ": " + w("b_field"), field));
     if (c) {
-      box.appendChild(labelled(title + ": operator", select(OPS.map(function (o) { return [o, o]; }),
+      box.appendChild(labelled(title + ": " + w("b_operator"), select(OPS.map(function (o) { return [o, o]; }),
         c.op, function (v) { c.op = v; })));
       if (c.op !== "filled" && c.op !== "empty") {
         var shownValue = Array.isArray(c.value) ? c.value.join(", ") : c.value;
-        box.appendChild(labelled(title + ": value", input(shownValue, function (v) {
+        box.appendChild(labelled(title + ": " + w("b_value"), input(shownValue, function (v) {
           c.value = c.op === "in" ? v.split(",").map(function (s) { return s.trim(); })
                                      .filter(Boolean) : v;
         })));
@@ -403,20 +413,20 @@
         return;
       }
       var grid = el("div", {"class": "grid"});
-      grid.appendChild(labelled("name", input(f.name, function (v) { f.name = v; })));
-      grid.appendChild(labelled("type", select(TYPES.map(function (t) { return [t, t]; }), f.type,
+      grid.appendChild(labelled(w("b_name"), input(f.name, function (v) { f.name = v; })));
+      grid.appendChild(labelled(w("b_type"), select(TYPES.map(function (t) { return [t, t]; }), f.type,
         function (v) { f.type = v; })));
       ["en", "zh"].forEach(function (lang) {
-        grid.appendChild(labelled("label " + lang, input(f.label[lang], function (v) {
+        grid.appendChild(labelled(w("b_label") + " " + lang, input(f.label[lang], function (v) {
           f.label[lang] = v;
         })));
-        grid.appendChild(labelled("help " + lang, input((f.help || {})[lang], function (v) {
+        grid.appendChild(labelled(w("b_help") + " " + lang, input((f.help || {})[lang], function (v) {
           f.help = f.help || {en: "", zh: ""}; f.help[lang] = v;
         })));
       });
       var req = el("input", {type: "checkbox", checked: f.required});
       req.addEventListener("change", function () { f.required = req.checked; applyBuilder(); });
-      grid.appendChild(labelled("required", req));
+      grid.appendChild(labelled(w("b_required"), req));
       ["min_length", "max_length", "min", "max", "pattern"].forEach(function (k) {
         grid.appendChild(labelled(k, input(f[k], function (v) {
           f[k] = v === "" ? null : (k === "pattern" || isNaN(Number(v)) ? v : Number(v));
@@ -436,7 +446,7 @@
             });
           applyBuilder();
         });
-        grid.appendChild(labelled("choices (value | en | zh)", area));
+        grid.appendChild(labelled(w("b_choices"), area));
       }
       item.appendChild(grid);
       item.appendChild(conditionEditor(f, "visible_if", "visible_if"));
