@@ -30,7 +30,7 @@ from .checker import _MACROS, Checker, Issue, bare_ident
 from .operators import ExprError
 from .types import BOOL, T
 
-__all__ = ["Expression", "ExprError", "Issue", "compile", "FUNCTIONS", "MAX_LENGTH"]
+__all__ = ["Expression", "ExprError", "Issue", "compile", "parse", "FUNCTIONS", "MAX_LENGTH"]
 
 #: Longest expression accepted; longer logic belongs in computed fields.
 MAX_LENGTH = 1000
@@ -56,10 +56,19 @@ _ENV = celpy.Environment()
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse(source: str) -> Tree[Any]:
-    # Parsing is the costly step and the tree is never mutated: share it.
+def parse(source: str) -> Tree[Any]:
+    """cel-python's parse tree of ``source``, for tools that read an expression's shape
+    rather than run it (the designer's builder turns ``status == 'open'`` into pickers).
+
+    Parsing is the costly step, so trees are cached and shared: never mutate one. Raises
+    what cel-python raises for text that does not parse (``CELParseError``, lark's errors,
+    ``RecursionError``, ``ValueError``); :func:`compile` reports those as an :class:`Issue`."""
     tree: Tree[Any] = _ENV.compile(source)
     return tree
+
+
+#: The name :func:`parse` had before it was public; the same cached function.
+_parse = parse
 
 
 @dataclass(frozen=True)

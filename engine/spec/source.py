@@ -81,13 +81,24 @@ _Constructor.add_constructor("tag:yaml.org,2002:timestamp",
                              _Constructor.construct_yaml_timestamp)
 
 
-def _yaml() -> YAML:
+def strict_yaml() -> YAML:
+    """A new ruamel round-trip YAML with the rules definitions are read by: YAML 1.2,
+    no aliases, anchors or tags, no duplicate keys, at most ``MAX_DEPTH`` levels.
+
+    For tools that load a definition's text with its comments and positions and dump
+    it back (the designer's builder sets its indentation on it). A new one each call:
+    a ruamel YAML object holds its parser's state, so it is not shared between threads.
+    :func:`read` is the way to get a definition's plain data and its problems."""
     yaml = YAML(typ="rt", pure=True)
     yaml.Composer = _StrictComposer
     yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     yaml.max_depth = MAX_DEPTH
     return yaml
+
+
+#: The name :func:`strict_yaml` had before it was public.
+_yaml = strict_yaml
 
 
 @dataclass
