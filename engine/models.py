@@ -128,6 +128,9 @@ class Publication(Base):
     text: Mapped[str] = mapped_column(Text)
     #: Hash of the definition's file when this was published ('' without a file).
     file_hash: Mapped[str] = mapped_column(String(64))
+    #: When its text was found in its file (``caseloop export``): later edits of the
+    #: file lead again.
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: Hash of the text this replaced.
     base: Mapped[str] = mapped_column(String(64))
     #: The versions this publish made current ({"workflow:complaint": "ab12…", …}).

@@ -61,6 +61,7 @@ class Registry:
         """(Re)read the files, with the publications last seen laid over them; raises
         :class:`DefinitionError` listing every problem."""
         self._disk, self._disk_problems = spec.read_files(self.paths)
+        self._marker = None  # the next refresh lays the publications over the new files
         return self._build(list(self.effect.published.values()))
 
     def refresh(self, session: DbSession, *, force: bool = False) -> bool:

@@ -291,3 +291,53 @@ def test_cases_migrate_to_current_means_the_published_version(tickets: Flask) ->
         "cases", "migrate", "ticket", "--to", "current", "--map", "triage=assessing"])
     assert moved.exit_code == 0, moved.output
     assert _cases(tickets)[triage][:2] == (pub.versions["workflow:ticket"], "assessing")
+
+
+def test_a_definition_made_in_the_browser_is_published_used_and_exported(
+        tickets: Flask, tmp_path: Path) -> None:
+    with tickets.app_context():
+        st = state()
+        session = st.db.session
+        for kind in ("form", "workflow"):
+            draft = drafts.create(session, st.registry, kind, "warranty", "dora")
+            publish(session, st.registry, draft, "dora")
+            session.commit()
+            st.registry.refresh(session, force=True)
+        wf = st.registry.workflow("warranty")
+        assert wf is not None and wf.form.name == "warranty"
+        assert set(st.registry.effect.published) == {("form", "warranty"),
+                                                     ("workflow", "warranty")}
+    done = tickets.test_cli_runner().invoke(args=["export"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "forms" / "warranty.yaml").read_text("utf-8").startswith(
+        "form: warranty\n")
+    assert (tmp_path / "workflows" / "warranty.yaml").exists()
+    with tickets.app_context():  # a restart reads the exported files: they agree
+        st = state()
+        fresh = Registry(st.registry.paths)
+        fresh.load()
+        fresh.refresh(st.db.session)
+        assert fresh.effect.published == {} and fresh.effect.conflicts == ()
+        assert fresh.workflow("warranty") is not None
+
+
+def test_once_exported_a_later_edit_of_the_file_takes_effect(
+        tickets: Flask, tmp_path: Path) -> None:
+    _draft(tickets, TICKET_V1.replace("Sort", "Sort out"))
+    _publish(tickets)
+    runner = tickets.test_cli_runner()
+    assert runner.invoke(args=["export"]).exit_code == 0
+    path = tmp_path / "workflows" / "ticket.yaml"
+    edited = path.read_text("utf-8").replace("Finish", "Complete")
+    path.write_text(edited, "utf-8")  # a later change in git, deployed
+    with tickets.app_context():
+        st = state()
+        fresh = Registry(st.registry.paths)
+        fresh.load()
+        fresh.refresh(st.db.session)
+        assert fresh.effect.conflicts == () and fresh.effect.published == {}
+        assert "Complete" in fresh.workflow("ticket").source  # type: ignore[union-attr]
+    with tickets.app_context():
+        state().registry.load()  # as the next command's process would
+    again = runner.invoke(args=["export"])
+    assert "nothing to export" in again.output and path.read_text("utf-8") == edited

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from ..designer import overlay
 from ..designer.overlay import Key
 from ..extension import state
 from .common import _database, _refuse_broken_definitions, _session
@@ -39,8 +40,10 @@ def export_command(names: tuple[str, ...], force: bool, dry_run: bool) -> None:
     _refuse_broken_definitions(st, "export")
     session = _session()
     st.registry.refresh(session, force=True)
-    session.rollback()
     effect = st.registry.effect
+    if effect.agreed and not dry_run:
+        overlay.settle(session, effect.agreed)
+    session.commit()
     conflicts = {(c.kind, c.name): c for c in effect.conflicts}
     wanted = set(names)
     known = {name for _, name in effect.published}
@@ -62,6 +65,9 @@ def export_command(names: tuple[str, ...], force: bool, dry_run: bool) -> None:
         verb = "would write" if dry_run else "wrote"
         if not dry_run:
             _write(path, pub.text)
+            # The file holds it now: later edits of the file take effect again.
+            overlay.settle(session, [pub])
+            session.commit()
         written += 1
         click.echo(f"{verb} {path} ({kind} '{name}', publication #{pub.sequence} by "
                    f"{pub.published_by})")

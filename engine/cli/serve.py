@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import migrations
+from ..designer import overlay
 from ..extension import state
 from ..server import THREADS, Server
 from ..worker import start_in_background
@@ -40,6 +41,8 @@ def prepare(doing: str) -> None:
     _refuse_broken_definitions(st, doing)
     _, revision = migrations.upgrade(st.db.engine)
     st.registry.refresh(st.db.session, force=True)
+    # Publications the files now hold (exported and committed): the files lead again.
+    overlay.settle(st.db.session, st.registry.effect.agreed)
     recorded = st.registry.record(st.db.session)
     st.db.session.commit()
     d = st.registry.current

@@ -1,12 +1,16 @@
 """Which text of each definition is in effect: its file, or a designer's publication.
 
 Files stay the source of truth for teams that use git, and the designer publishes
-without touching them. The newest publication of a definition is in effect until the
-file catches up: when the file holds the published text (``caseloop export`` wrote
-it), the two agree. When the file still holds the text it had at publication, the
-publication wins (export pending). When the file changed to anything else, both sides
-changed the same definition: that is a :class:`Conflict`, reported to the designer and
-the log, and the publication stays in effect — nothing is overwritten silently.
+without touching them. The newest publication of a definition is laid over its file:
+
+- the file holds the published text (``caseloop export`` wrote it): they agree, and the
+  publication is marked *settled*;
+- the file still holds the text it had at publication: the publication is in effect
+  (not exported yet, or this host not yet deployed with the exported file);
+- the file holds anything else: after settlement, that is a later edit in git and the
+  file leads again; before it, both sides changed the same definition — a
+  :class:`Conflict`, reported to the designer and the log, while the publication stays
+  in effect. Nothing is overwritten silently.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import PurePosixPath
 
 from sqlalchemy import func, select
 
-from ..models import DbSession, Publication
+from ..models import DbSession, Publication, utcnow
 from ..spec import Source
 from ..spec.source import read
 
@@ -76,6 +80,8 @@ class Effect:
     conflicts: tuple[Conflict, ...] = ()
     #: The file path of each definition read from disk.
     files: dict[Key, str] = field(default_factory=dict)
+    #: Publications their file now agrees with, not yet marked settled (:func:`settle`).
+    agreed: tuple[Publication, ...] = ()
 
 
 def latest(session: DbSession) -> list[Publication]:
@@ -104,6 +110,7 @@ def apply(disk: Sequence[Source], publications: Iterable[Publication]) -> Effect
     sources = list(disk)
     published: dict[Key, Publication] = {}
     conflicts: list[Conflict] = []
+    agreed: list[Publication] = []
     for pub in publications:
         key = (pub.kind, pub.name)
         i = by_key.get(key)
@@ -113,13 +120,28 @@ def apply(disk: Sequence[Source], publications: Iterable[Publication]) -> Effect
             continue
         on_disk = text_hash(disk[i].text)
         if on_disk == text_hash(pub.text):
-            continue  # exported: the file says the same
+            if pub.settled_at is None:
+                agreed.append(pub)
+            continue
+        if on_disk != pub.file_hash and pub.settled_at is not None:
+            continue  # edited in git after the export: the file leads
         if on_disk != pub.file_hash:
             conflicts.append(Conflict(pub.kind, pub.name, disk[i].path, pub.sequence,
                                       pub.published_by, pub.published_at))
         sources[i] = read(disk[i].path, disk[i].path, pub.text)
         published[key] = pub
-    return Effect(sources, published, tuple(conflicts), files)
+    return Effect(sources, published, tuple(conflicts), files, tuple(agreed))
+
+
+def settle(session: DbSession, publications: Iterable[Publication]) -> int:
+    """Mark publications whose text is now in their file (caller commits)."""
+    count = 0
+    for pub in publications:
+        found = session.get(Publication, pub.id)
+        if found is not None and found.settled_at is None:
+            found.settled_at = utcnow()
+            count += 1
+    return count
 
 
 def new_path(kind: str, name: str, paths: Sequence[str]) -> str:

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(500), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("file_hash", sa.String(64), nullable=False),
+        sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("base", sa.String(64), nullable=False),
         sa.Column("versions", JSON, nullable=False),
         sa.Column("state_map", JSON, nullable=False),
