@@ -453,3 +453,25 @@ def test_a_scenario_runs_against_the_draft(app: Flask) -> None:
         missing = post_json(client, f"{WF}/simulate", csrf, body)
         assert missing.status_code == 422 and "scenario" in missing.get_json()["error"]["message"]
     assert drafts_in(app) == {}
+
+
+def test_comparing_workflow_versions_shows_the_form_change_that_made_them(app: Flask) -> None:
+    client, csrf = client_of(app)
+    before = in_effect(app, "workflow", "complaint")
+    with app.app_context():
+        old = state().registry.workflow("complaint").version  # type: ignore[union-attr]
+    _, form = in_effect(app, "form", "complaint")
+    changed = form.replace("en: Received via", "en: Came in via", 1)
+    assert post_json(client, "/designer/form/complaint/draft", csrf,
+                     {"text": changed, "revision": 0}).status_code == 200
+    done = client.post("/designer/form/complaint/publish",
+                       data={"csrf_token": csrf, "do": "publish"})
+    assert done.status_code == 302
+    assert in_effect(app, "workflow", "complaint") == before  # its own file is unchanged
+    with app.app_context():
+        state().registry.refresh(state().db.session, force=True)
+        new = state().registry.workflow("complaint").version  # type: ignore[union-attr]
+    assert new != old
+    page = text_of(client.get(f"{WF}/versions?a={old}&b={new}"))
+    assert f"forms/complaint.yaml ({old})" in page
+    assert "-      en: Received via" in page and "+      en: Came in via" in page

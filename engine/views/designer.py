@@ -296,7 +296,7 @@ def designer_versions(kind: str, name: str) -> Page:
     a, b = request.args.get("a", ""), request.args.get("b", "")
     diff: list[str] = []
     if a in by_version and b in by_version:
-        diff = drafts.diff(_text(by_version[a]), _text(by_version[b]), a, b)
+        diff = _bundle_diff(by_version[a], by_version[b])
     open_cases: dict[str, int] = {}
     if kind == "workflow":
         open_cases = dict(st.db.session.execute(
@@ -311,4 +311,15 @@ def designer_versions(kind: str, name: str) -> Page:
 
 def _text(version: DefinitionVersion) -> str:
     return version.bundle.get(version.path, "")
+
+
+def _bundle_diff(a: DefinitionVersion, b: DefinitionVersion) -> list[str]:
+    """Every file that differs between two versions' bundles: a workflow's version also
+    changes when only its form (or a form it includes) did."""
+    lines: list[str] = []
+    for path in sorted(set(a.bundle) | set(b.bundle)):
+        old, new = a.bundle.get(path, ""), b.bundle.get(path, "")
+        if old != new:
+            lines += drafts.diff(old, new, f"{path} ({a.version})", f"{path} ({b.version})")
+    return lines
 
