@@ -24,7 +24,7 @@ from transitions import Machine
 from . import machine as machines
 from . import spec
 from .designer import overlay
-from .models import DbSession, DefinitionVersion, Publication
+from .models import DbSession, DefinitionVersion
 from .spec import DefinitionError, Definitions, Extensions, Problem, Source, Workflow
 from .spec.extensions import NONE
 
@@ -92,7 +92,7 @@ class Registry:
             self._marker = seen
         return True
 
-    def _build(self, publications: Sequence[Publication]) -> Definitions:
+    def _build(self, publications: Sequence[overlay.Published]) -> Definitions:
         effect = overlay.apply(self._disk, publications)
         definitions, problems = spec.assemble(effect.sources, self.extensions)
         problems = self._disk_problems + problems

@@ -341,3 +341,18 @@ def test_once_exported_a_later_edit_of_the_file_takes_effect(
         state().registry.load()  # as the next command's process would
     again = runner.invoke(args=["export"])
     assert "nothing to export" in again.output and path.read_text("utf-8") == edited
+
+
+def test_the_registry_keeps_publications_as_values_not_rows_of_a_finished_request(
+        tickets: Flask) -> None:
+    _draft(tickets, TICKET_V1.replace("Sort", "Sort out"))
+    _publish(tickets)
+    with tickets.app_context():
+        st = state()
+        st.registry.load()
+        st.registry.refresh(st.db.session, force=True)  # a request takes them up …
+        st.db.session.commit()  # … commits (which expires its rows) and ends
+        st.db.session.remove()
+    with tickets.app_context():  # another request, another thread's session
+        pub = state().registry.effect.published[("workflow", "ticket")]
+        assert (pub.published_by, pub.sequence) == ("dora", 1)

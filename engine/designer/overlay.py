@@ -76,22 +76,44 @@ class Effect:
 
     sources: list[Source]
     #: Definitions whose text in effect comes from a publication (not its file).
-    published: dict[Key, Publication] = field(default_factory=dict)
+    published: dict[Key, Published] = field(default_factory=dict)
     conflicts: tuple[Conflict, ...] = ()
     #: The file path of each definition read from disk.
     files: dict[Key, str] = field(default_factory=dict)
     #: Publications their file now agrees with, not yet marked settled (:func:`settle`).
-    agreed: tuple[Publication, ...] = ()
+    agreed: tuple[Published, ...] = ()
 
 
-def latest(session: DbSession) -> list[Publication]:
+@dataclass(frozen=True)
+class Published:
+    """A publication as the registry keeps it: plain values, not a row of a session that
+    one request ends (the registry is shared by every request and thread)."""
+
+    id: int
+    kind: str
+    name: str
+    sequence: int
+    path: str
+    text: str
+    file_hash: str
+    settled_at: dt.datetime | None
+    published_by: str
+    published_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Publication) -> Published:
+        return cls(row.id, row.kind, row.name, row.sequence, row.path, row.text, row.file_hash,
+                   row.settled_at, row.published_by, row.published_at)
+
+
+def latest(session: DbSession) -> list[Published]:
     """The newest publication of every definition."""
     newest = (select(Publication.kind, Publication.name,
                      func.max(Publication.sequence).label("sequence"))
               .group_by(Publication.kind, Publication.name).subquery())
-    return list(session.execute(select(Publication).join(newest, (
+    return [Published.of(row) for row in session.execute(select(Publication).join(newest, (
         Publication.kind == newest.c.kind) & (Publication.name == newest.c.name) & (
-        Publication.sequence == newest.c.sequence)).order_by(Publication.id)).scalars())
+        Publication.sequence == newest.c.sequence)).order_by(Publication.id)).scalars()]
 
 
 def marker(session: DbSession) -> int:
@@ -99,7 +121,7 @@ def marker(session: DbSession) -> int:
     return int(session.execute(select(func.max(Publication.id))).scalar() or 0)
 
 
-def apply(disk: Sequence[Source], publications: Iterable[Publication]) -> Effect:
+def apply(disk: Sequence[Source], publications: Iterable[Published]) -> Effect:
     """The sources in effect: ``disk`` with each newer publication laid over its file."""
     by_key: dict[Key, int] = {}
     for index, src in enumerate(disk):
@@ -108,9 +130,9 @@ def apply(disk: Sequence[Source], publications: Iterable[Publication]) -> Effect
             by_key[found] = index
     files = {key: disk[i].path for key, i in by_key.items()}
     sources = list(disk)
-    published: dict[Key, Publication] = {}
+    published: dict[Key, Published] = {}
     conflicts: list[Conflict] = []
-    agreed: list[Publication] = []
+    agreed: list[Published] = []
     for pub in publications:
         key = (pub.kind, pub.name)
         i = by_key.get(key)
@@ -133,7 +155,7 @@ def apply(disk: Sequence[Source], publications: Iterable[Publication]) -> Effect
     return Effect(sources, published, tuple(conflicts), files, tuple(agreed))
 
 
-def settle(session: DbSession, publications: Iterable[Publication]) -> int:
+def settle(session: DbSession, publications: Iterable[Published]) -> int:
     """Mark publications whose text is now in their file (caller commits)."""
     count = 0
     for pub in publications:
