@@ -475,3 +475,25 @@ def test_comparing_workflow_versions_shows_the_form_change_that_made_them(app: F
     page = text_of(client.get(f"{WF}/versions?a={old}&b={new}"))
     assert f"forms/complaint.yaml ({old})" in page
     assert "-      en: Received via" in page and "+      en: Came in via" in page
+
+
+def test_while_the_draft_is_broken_its_own_problems_are_listed_not_their_echo(
+        app: Flask) -> None:
+    client, csrf = client_of(app)
+    _, text = in_effect(app, "workflow", "complaint")
+    broken = text.replace("workflow: complaint", "workflow: complaint\n  oops", 1)
+    with app.app_context():
+        registry = state().registry
+        path = registry.text("workflow", "complaint")[0]  # type: ignore[index]
+        _, everything = check_texts({**registry.snapshot(), path: broken},
+                                    extensions=registry.extensions)
+    others = [p for p in everything if p.path != path]
+    assert others  # improvement_plan and revisit no longer find the workflow 'complaint'
+    answer = post_json(client, f"{WF}/check", csrf, {"text": broken}).get_json()
+    assert {p["path"] for p in answer["problems"]} == {path}
+    assert answer["elsewhere"] == len(others)
+    saved = post_json(client, f"{WF}/draft", csrf, {"text": broken, "revision": 0}).get_json()
+    assert saved["elsewhere"] == len(others)
+    page = text_of(client.get(WF))
+    assert f"{len(others)} more problem(s) in other files" in page
+    assert "improvement_plan.yaml:" not in page

@@ -197,6 +197,16 @@ def check(registry: Registry, draft: Draft, text: str | None = None) -> Checked:
     return Checked(definitions, problems)
 
 
+def listed(problems: list[Problem], path: str) -> tuple[list[Problem], int]:
+    """What the editor lists for the draft at ``path``: while its own file has errors,
+    only its problems (the others are mostly their echo: a workflow that no longer
+    finds a broken form), and how many were left out."""
+    if not any(p.is_error and p.path == path for p in problems):
+        return problems, 0
+    own = [p for p in problems if p.path == path]
+    return own, len(problems) - len(own)
+
+
 def diff(old: str, new: str, old_name: str, new_name: str) -> list[str]:
     """A unified diff of two texts, line by line (no trailing newlines)."""
     return [line.rstrip("\n") for line in difflib.unified_diff(

@@ -62,7 +62,7 @@
   show("yaml");
 
   // -- problems ----------------------------------------------------------------------------
-  function listProblems(problems) {
+  function listProblems(problems, elsewhere) {
     var list = document.getElementById("problems");
     list.textContent = "";
     if (!problems.length) {
@@ -89,6 +89,12 @@
       li.appendChild(document.createTextNode(" " + p.message + (p.hint ? " " + p.hint : "")));
       list.appendChild(li);
     });
+    if (elsewhere) {
+      var more = document.createElement("li");
+      more.className = "note";
+      more.textContent = fill(words.elsewhere, {count: elsewhere});
+      list.appendChild(more);
+    }
   }
   document.getElementById("problems").addEventListener("click", function (event) {
     var b = event.target.closest("button[data-line]");
@@ -106,7 +112,7 @@
   function lint(source) {
     return post(root.getAttribute("data-check"), {text: source}).then(function (r) {
       var problems = (r.data && r.data.problems) || [];
-      listProblems(problems);
+      listProblems(problems, r.data && r.data.elsewhere);
       return problems.filter(function (p) { return p.here; });
     });
   }
@@ -127,7 +133,7 @@
         saved = current;
         root.querySelector("input[name=revision]").value = revision;
         say("save-status", fill(words.saved, {revision: revision}));
-        listProblems(r.data.problems);
+        listProblems(r.data.problems, r.data.elsewhere);
         refresh();
       });
   }

@@ -151,11 +151,12 @@ def designer_edit(kind: str, name: str) -> Page:
             return redirect(url_for("caseloop_views.designer_edit", kind=kind, name=name))
     draft = working(kind, name)
     checked = drafts.check(st.registry, draft)
+    problems, elsewhere = drafts.listed(checked.problems, draft.path)
     wf = checked.definitions.workflows.get(name) if kind == "workflow" else None
     current = st.registry.text(kind, name)
     return render_template(
         "caseloop/designer_edit.html", kind=kind, name=name, draft=draft,
-        problems=checked.problems, states=list(wf.states) if wf else [],
+        problems=problems, elsewhere=elsewhere, states=list(wf.states) if wf else [],
         stale=draft.revision > 0 and drafts.stale(st.registry, draft),
         conflict=conflict_of(kind, name), scenarios=_scenarios(name) if wf else [],
         diff=drafts.diff(current[1] if current else "", draft.text, "published", "draft")

@@ -59,6 +59,11 @@ def problem_json(p: Problem, path: str) -> dict[str, Any]:
             "path": p.path, "here": p.path == path}
 
 
+def problems_json(problems: list[Problem], path: str) -> dict[str, Any]:
+    shown, elsewhere = drafts.listed(problems, path)
+    return {"problems": [problem_json(p, path) for p in shown], "elsewhere": elsewhere}
+
+
 @blueprint.post(f"{WHICH}/check")
 @designer_required
 def designer_check(kind: str, name: str) -> Any:
@@ -68,7 +73,7 @@ def designer_check(kind: str, name: str) -> Any:
     draft = working(kind, name)
     checked = drafts.check(state().registry, draft, text)
     state().db.session.rollback()
-    return jsonify({"problems": [problem_json(p, draft.path) for p in checked.problems]})
+    return jsonify(problems_json(checked.problems, draft.path))
 
 
 @blueprint.post(f"{WHICH}/draft")
@@ -92,7 +97,7 @@ def designer_save(kind: str, name: str) -> Any:
     session.commit()
     checked = drafts.check(st.registry, draft)
     return jsonify({"revision": draft.revision, "stale": drafts.stale(st.registry, draft),
-                    "problems": [problem_json(p, draft.path) for p in checked.problems]})
+                    **problems_json(checked.problems, draft.path)})
 
 
 def _definitions(kind: str, name: str) -> Definitions | None:

@@ -45,6 +45,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "designer_publish": ("Publish…", "发布…"),
     "designer_problems": ("Problems", "问题"),
     "designer_no_problems": ("No problems.", "没有问题。"),
+    "designer_elsewhere": ("{count} more problem(s) in other files, listed once this file "
+                           "is fixed.", "其他文件中还有 {count} 个问题，修正本文件后列出。"),
     "designer_save": ("Save draft", "保存草稿"),
     "designer_saved": ("Draft saved (revision {revision}).", "草稿已保存（修订 {revision}）。"),
     "designer_saving": ("Saving…", "正在保存…"),
