@@ -162,7 +162,7 @@ def generate(folder: Path, count: int) -> list[Path]:
 def clear_caches() -> None:
     source._CACHE.clear()
     shape._CACHE.clear()
-    expr._parse.cache_clear()
+    expr.parse.cache_clear()
 
 
 def timed(fn: object) -> float:

@@ -182,7 +182,9 @@ class Registry:
                 return src.text
         return None
 
-    def versions(self, name: str, session: DbSession) -> list[DefinitionVersion]:
+    def versions(self, name: str, session: DbSession, kind: str = "workflow"
+                 ) -> list[DefinitionVersion]:
+        """Every recorded version of a definition, oldest first."""
         return list(session.execute(select(DefinitionVersion).where(
-            DefinitionVersion.kind == "workflow", DefinitionVersion.name == name
+            DefinitionVersion.kind == kind, DefinitionVersion.name == name
         ).order_by(DefinitionVersion.id)).scalars())

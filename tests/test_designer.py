@@ -120,7 +120,7 @@ def test_publish_with_a_state_map_moves_open_cases_and_keeps_closed_ones(
         kinds = st.db.session.execute(select(Event.kind).where(
             Event.case_id == triage)).scalars().all()
         assert kinds[-1] == "migrated"
-        versions, publications = history(st.db.session, "workflow", "ticket")
+        versions, publications = history(st.db.session, st.registry, "workflow", "ticket")
         assert new_version in [v.version for v in versions]
         assert [p.sequence for p in publications] == [1]
 
@@ -356,3 +356,48 @@ def test_the_registry_keeps_publications_as_values_not_rows_of_a_finished_reques
     with tickets.app_context():  # another request, another thread's session
         pub = state().registry.effect.published[("workflow", "ticket")]
         assert (pub.published_by, pub.sequence) == ("dora", 1)
+
+
+def test_a_map_to_a_state_the_new_version_lacks_is_refused_whole(tickets: Flask) -> None:
+    triage = _open(tickets, "sort")
+    before = _cases(tickets)
+    _draft(tickets, TICKET_V2)
+    for migrate in (False, True):
+        with pytest.raises(PublishError, match="sends 'triage' to 'nowhere'"):
+            _publish(tickets, state_map={"ticket": {"triage": "nowhere"}}, migrate=migrate)
+    assert _cases(tickets) == before and _cases(tickets)[triage][1] == "triage"
+    with tickets.app_context():
+        session = state().db.session
+        assert session.execute(select(Publication)).first() is None
+        assert drafts.find(session, "workflow", "ticket") is not None
+
+
+def test_a_case_changed_during_the_migration_leaves_nothing_published(
+        tickets: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    import caseloop.designer.publish as publishing
+
+    triage = _open(tickets, "sort")
+    before = _cases(tickets)
+    _draft(tickets, TICKET_V2)
+    with tickets.app_context():
+        engine = state().db.engine
+    if engine.dialect.name == "sqlite":
+        pytest.skip("on SQLite the publishing transaction already holds the write lock: no "
+                    "other writer can change a case meanwhile")
+    original = publishing.move
+
+    def racing(*args: object, **kwargs: object) -> object:
+        def meanwhile() -> None:  # another writer moves the case on under the migration
+            with engine.begin() as other:
+                other.execute(Case.__table__.update().where(Case.id == triage).values(
+                    version=Case.version + 1))
+        return original(*args, record=meanwhile, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(publishing, "move", racing)
+    with pytest.raises(PublishError, match="nothing was published: some 'ticket' cases "
+                                           "changed while they were being migrated"):
+        _publish(tickets, state_map={"ticket": {"triage": "assessing"}}, migrate=True)
+    after = _cases(tickets)[triage]
+    assert after[:3] == before[triage][:3] and after[3] == before[triage][3] + 1
+    with tickets.app_context():
+        assert state().db.session.execute(select(Publication)).first() is None

@@ -17,7 +17,6 @@ import click
 from flask.cli import with_appcontext
 
 from ..designer import overlay
-from ..designer.overlay import Key
 from ..extension import state
 from .common import _database, _refuse_broken_definitions, _session
 
@@ -56,7 +55,7 @@ def export_command(names: tuple[str, ...], force: bool, dry_run: bool) -> None:
         kind, name = key
         if wanted and name not in wanted:
             continue
-        path = Path(_path(key, effect.files, pub.path))
+        path = Path(effect.files.get(key, pub.path))
         conflict = conflicts.get(key)
         if conflict is not None and not force:
             click.echo(f"conflict: {conflict.message()}", err=True)
@@ -76,10 +75,6 @@ def export_command(names: tuple[str, ...], force: bool, dry_run: bool) -> None:
     if refused:
         click.echo(f"{refused} file(s) left alone; see above", err=True)
         sys.exit(1)
-
-
-def _path(key: Key, files: dict[Key, str], published_at: str) -> str:
-    return files.get(key, published_at)
 
 
 def _write(path: Path, text: str) -> None:

@@ -145,11 +145,16 @@ def save(session: DbSession, draft: Draft, text: str, revision: int, user: str) 
                             "reload to see their change (your text is kept in the editor)")
     if text != draft.text:
         draft.text = text
-        draft.revision += 1
-        draft.updated_by = user
-        draft.updated_at = utcnow()
+        touch(draft, user)
         session.flush()
     return draft
+
+
+def touch(draft: Draft, user: str) -> None:
+    """A new revision of the draft, by ``user``, now."""
+    draft.revision += 1
+    draft.updated_by = user
+    draft.updated_at = utcnow()
 
 
 def save_as_loaded(session: DbSession, registry: Registry, kind: str, name: str, text: str,
@@ -181,19 +186,23 @@ def rebase(registry: Registry, draft: Draft, user: str) -> None:
     draft's own text (the designer has looked at the difference)."""
     current = registry.text(draft.kind, draft.name)
     draft.base = text_hash(current[1]) if current else ""
-    draft.revision += 1
-    draft.updated_by = user
-    draft.updated_at = utcnow()
+    touch(draft, user)
+
+
+def bundle(registry: Registry, draft: Draft, text: str | None = None) -> dict[str, str]:
+    """Every file in effect, by path, with the draft (or ``text``) in its definition's place."""
+    files = registry.snapshot()
+    current = registry.text(draft.kind, draft.name)
+    if current is not None:
+        files.pop(current[0], None)
+    files[draft.path] = draft.text if text is None else text
+    return files
 
 
 def check(registry: Registry, draft: Draft, text: str | None = None) -> Checked:
     """The draft (or ``text`` in its place) checked with every file in effect."""
-    bundle = registry.snapshot()
-    current = registry.text(draft.kind, draft.name)
-    if current is not None and current[0] != draft.path:
-        bundle.pop(current[0], None)
-    bundle[draft.path] = draft.text if text is None else text
-    definitions, problems = check_texts(bundle, extensions=registry.extensions)
+    definitions, problems = check_texts(bundle(registry, draft, text),
+                                        extensions=registry.extensions)
     return Checked(definitions, problems)
 
 

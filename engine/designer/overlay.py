@@ -16,7 +16,6 @@ without touching them. The newest publication of a definition is laid over its f
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -25,6 +24,7 @@ from sqlalchemy import func, select
 
 from ..models import DbSession, Publication, utcnow
 from ..spec import Source
+from ..spec.build import content_hash
 from ..spec.source import read
 
 #: The kinds of definition the designer edits (calendars are edited as files).
@@ -37,7 +37,7 @@ Key = tuple[str, str]
 
 def text_hash(text: str) -> str:
     """The identity of a text, to tell whether a file or draft changed."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return content_hash(text)
 
 
 def identify(src: Source) -> Key | None:

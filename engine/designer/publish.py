@@ -142,17 +142,22 @@ def publish(session: DbSession, registry: Registry, draft: Draft, user: str, *,
         raise PublishError("the draft has errors; nothing was published", found.problems)
     if not found.versions:
         raise PublishError("the draft is the same as the published text; nothing to publish")
+    for workflow, moves in mapping.items():
+        target = found.definitions.workflows.get(workflow)
+        known = tuple(target.states) if target is not None else ()
+        for old, new in moves.items():
+            if new not in known:
+                raise PublishError(f"the state map sends '{old}' to '{new}', a state the new "
+                                   f"version of '{workflow}' does not have (its states: "
+                                   f"{', '.join(known) or 'none'})")
+    # Stranded counts every open case the migration would refuse (on any version), so
+    # once none is stranded, moving them all cannot be refused.
     for change in found.changes:
         if change.stranded:
             raise PublishError(
                 f"{change.stranded} open '{change.workflow}' case(s) are in a state this "
                 f"version removes ({', '.join(change.removed)}); map each removed state to "
                 "one of the new version's states")
-        if migrate and change.report is not None and change.report.refused:
-            states = ", ".join(m.from_state for m in change.report.unmapped)
-            raise PublishError(f"open '{change.workflow}' cases on older versions are in "
-                               f"states the new version lacks ({states}); map them too, or "
-                               "publish without migrating")
     now = clock()
     registry.record(session, found.definitions)
     migrated: dict[str, object] = {}
@@ -160,8 +165,12 @@ def publish(session: DbSession, registry: Registry, draft: Draft, user: str, *,
         for change in found.changes:
             if change.old_version is None:
                 continue
-            report = move(session, found.definitions.workflows[change.workflow],
-                          mapping.get(change.workflow, {}), actor_name=user, clock=lambda: now)
+            try:
+                report = move(session, found.definitions.workflows[change.workflow],
+                              mapping.get(change.workflow, {}), actor_name=user,
+                              clock=lambda: now)
+            except MigrationError as exc:  # a case changed meanwhile: the caller rolls back
+                raise PublishError(f"nothing was published: {exc}") from None
             migrated[change.workflow] = {"count": report.count, "lines": report.lines()}
     current = registry.text(draft.kind, draft.name)
     sequence = session.execute(select(func.max(Publication.sequence)).where(
@@ -193,19 +202,15 @@ def take_file(session: DbSession, registry: Registry, kind: str, name: str, user
     draft = drafts.find(session, kind, name) or drafts.start(session, registry, kind, name, user)
     draft.text = disk
     draft.base = text_hash(current[1])
-    draft.revision += 1
-    draft.updated_by = user
-    draft.updated_at = utcnow()
+    drafts.touch(draft, user)
     session.flush()
     return draft
 
 
-def history(session: DbSession, kind: str, name: str
+def history(session: DbSession, registry: Registry, kind: str, name: str
             ) -> tuple[list[DefinitionVersion], list[Publication]]:
     """Every recorded version of a definition (oldest first) and its publications."""
-    versions = list(session.execute(select(DefinitionVersion).where(
-        DefinitionVersion.kind == kind, DefinitionVersion.name == name
-    ).order_by(DefinitionVersion.id)).scalars())
+    versions = registry.versions(name, session, kind)
     publications = list(session.execute(select(Publication).where(
         Publication.kind == kind, Publication.name == name
     ).order_by(Publication.sequence.desc())).scalars())

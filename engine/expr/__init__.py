@@ -67,10 +67,6 @@ def parse(source: str) -> Tree[Any]:
     return tree
 
 
-#: The name :func:`parse` had before it was public; the same cached function.
-_parse = parse
-
-
 @dataclass(frozen=True)
 class Expression:
     """A compiled, checked expression. Immutable; safe to share across threads."""
@@ -118,7 +114,7 @@ def compile(source: str, names: Mapping[str, T], *, want: str | None = "bool",
         return Issue("CL033", f"expression is {len(source)} characters long "
                      f"(at most {MAX_LENGTH})", 1, 1)
     try:
-        tree = _parse(source)
+        tree = parse(source)
     except CELParseError as exc:
         line, col = getattr(exc, "line", None) or 1, getattr(exc, "column", None) or 1
         return Issue("CL030", f"cannot parse expression {_near(source, line, col)}", line, col)

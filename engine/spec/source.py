@@ -97,10 +97,6 @@ def strict_yaml() -> YAML:
     return yaml
 
 
-#: The name :func:`strict_yaml` had before it was public.
-_yaml = strict_yaml
-
-
 @dataclass
 class Source:
     """A parsed file: plain ``data`` and where each node stands in the text."""
@@ -251,7 +247,7 @@ def _parse(src: Source) -> None:
                 "CL006", "only YAML 1.2 is supported; remove the %YAML directive", src.path, n))
             return
     try:
-        docs = list(_yaml().load_all(src.text))
+        docs = list(strict_yaml().load_all(src.text))
     except _Refused as exc:
         src.problems.append(Problem("CL006", str(exc), src.path, exc.line + 1, exc.col + 1))
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -172,8 +173,6 @@ def _revision(raw: str | None) -> int:
 
 def _scenarios(workflow: str) -> list[dict[str, str]]:
     """The shipped scenarios that run this workflow, to start a simulation from."""
-    from pathlib import Path
-
     found = []
     for raw in current_app.config["CASELOOP_DEFINITIONS"]:
         folder = Path(str(raw)) / "scenarios"
@@ -288,7 +287,7 @@ def _state_map(form: Any) -> dict[str, dict[str, str]]:
 @designer_required
 def designer_versions(kind: str, name: str) -> Page:
     st = state()
-    versions, publications = history(st.db.session, kind, name)
+    versions, publications = history(st.db.session, st.registry, kind, name)
     if not versions and not publications:
         abort(404)
     current = st.registry.text(kind, name)

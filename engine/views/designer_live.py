@@ -10,7 +10,6 @@ templates escape like any page.
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import tempfile
@@ -129,8 +128,7 @@ def designer_preview(kind: str, name: str) -> Any:
     post = request.method == "POST"
     bound = forms.bind(cls, st, values.defaults(form_def), request.form if post else None,
                        scope=scope, choices=form_choices(form_def), tz=i18n.zone(),
-                       region=cases.region, new=st is None or st.name == wf.initial
-                       if wf is not None else True)
+                       region=cases.region, new=wf is None or st is wf.states[wf.initial])
     if post:
         return jsonify(forms.live(bound))
     return render_template("caseloop/designer_preview.html", form=bound,
@@ -199,12 +197,7 @@ def designer_simulate(name: str) -> Any:
     lang = str(data["lang"]) if data.get("lang") in i18n.LANGUAGES else str(g.caseloop_lang)
     if scenario is None:
         return _bad("send {\"scenario\": \"…\"} (a scenario as in workflows/scenarios/)")
-    draft = working("workflow", name)
-    bundle = state().registry.snapshot()
-    current = state().registry.text("workflow", name)
-    if current is not None:
-        bundle.pop(current[0], None)
-    bundle[draft.path] = draft.text
+    bundle = drafts.bundle(state().registry, working("workflow", name))
     state().db.session.rollback()
     folder = Path(tempfile.mkdtemp(prefix="caseloop-designer-"))
     try:
@@ -235,8 +228,3 @@ def _write_bundle(root: Path, bundle: dict[str, str]) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / Path(path).name).write_text(text, "utf-8")
     return [str(f) for f in folders.values()]
-
-
-def dumps(value: Any) -> str:
-    """JSON for a ``data-`` attribute (the template escapes it)."""
-    return json.dumps(value, ensure_ascii=False)
